@@ -1,0 +1,8 @@
+CREATE TABLE audit_log (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    user_id BIGINT REFERENCES users (id),
+    action TEXT NOT NULL,
+    detail TEXT,
+    at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX audit_log_user_id_idx ON audit_log (user_id);

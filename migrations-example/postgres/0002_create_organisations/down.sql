@@ -1,0 +1,5 @@
+-- migrate:archive
+DROP TABLE memberships;
+
+-- migrate:archive
+DROP TABLE organisations;

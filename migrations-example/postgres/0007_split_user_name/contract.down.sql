@@ -1,0 +1,4 @@
+-- Bring users.name back for the old application. Archived names are restored;
+-- users created since get theirs rebuilt from the new columns.
+ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT '';
+UPDATE users SET name = trim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''));

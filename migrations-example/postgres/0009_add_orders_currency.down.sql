@@ -1,0 +1,2 @@
+-- migrate:archive
+ALTER TABLE orders DROP COLUMN currency;

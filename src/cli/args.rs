@@ -1,0 +1,102 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::output::Format;
+
+const EXAMPLES: &str = "\
+Examples:
+  migrate --database-url sqlite://app.db up        apply every pending migration
+  migrate status                                   what is applied, pending, failed
+  migrate down --dry-run                           show how the last stage would be reverted
+  migrate new add_users                            create a migration pair
+  migrate list --format json                       every migration found, no database needed
+
+Settings come from flags, then the environment (DATABASE_URL, MIGRATE_SOURCE,
+also read from .env), then migrate.toml in the current directory.";
+
+/// Database migrations where every change can be taken back.
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// Directory holding the migrations [default: migrations].
+    #[arg(long, global = true, env = "MIGRATE_SOURCE", value_name = "DIR")]
+    pub source: Option<PathBuf>,
+
+    /// Database URL: sqlite://file.db, postgres://user@host/db, mysql://user@host/db.
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Settings file [default: migrate.toml, if present].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Log what the library does (-v info, -vv debug); MIGRATE_LOG takes a filter.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every migration found in the source directory (no database needed).
+    #[command(after_help = "Example:\n  migrate --source migrations list --format json")]
+    List,
+
+    /// Create a new migration with commented templates.
+    #[command(after_help = "Examples:\n  migrate new add_users\n  migrate new split_name --staged\n  migrate new add_index --layout single")]
+    New(NewArgs),
+
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `migrate new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// What the migration does, in a few words: `add_users`, `index orders by date`.
+    #[arg(required = true, num_args = 1..)]
+    pub name: Vec<String>,
+
+    /// Create an expand/contract pair of stages.
+    #[arg(long)]
+    pub staged: bool,
+
+    /// File layout [default: the one the directory already uses, else flat].
+    #[arg(long, value_enum)]
+    pub layout: Option<NewLayout>,
+}
+
+/// Layouts `migrate new` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewLayout {
+    /// `<version>_<name>.up.sql` and `.down.sql`.
+    Flat,
+    /// `<version>_<name>/up.sql` and `down.sql`.
+    Dir,
+    /// `<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down`.
+    Single,
+}

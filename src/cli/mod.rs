@@ -1,0 +1,127 @@
+//! The command line: arguments, settings, one module per subcommand, and
+//! the mapping of errors to exit codes.
+//!
+//! Invariants: the only place that uses clap, anyhow or `process::exit`;
+//! every message printed passes through [`Settings::redact`] so a database
+//! password never reaches a terminal or a log.
+
+mod args;
+mod config;
+mod list;
+mod new;
+mod output;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+pub use args::{Cli, Command};
+pub use config::Settings;
+pub use output::Out;
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1 = failed or refused, 2 = bad usage or input.
+    pub code: u8,
+    /// What to print.
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad usage or input: exit 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 2, error: error.into() }
+    }
+
+    /// Failed or refused: exit 1.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 1, error: error.into() }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure::failed(e)
+    }
+}
+
+impl From<migrate::source::LoadError> for Failure {
+    fn from(e: migrate::source::LoadError) -> Failure {
+        Failure::input(e)
+    }
+}
+
+/// Result of a subcommand.
+pub type CliResult = Result<(), Failure>;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    // .env is read as sqlx-cli reads it: real environment variables win.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("warning: .env could not be read and was ignored: {e}");
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(s) => s,
+        Err(f) => return report(&Settings::default(), f),
+    };
+    match run(cli, &settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(&settings, f),
+    }
+}
+
+fn report(settings: &Settings, failure: Failure) -> ExitCode {
+    if let Some(io) = failure.error.downcast_ref::<io::Error>()
+        && io.kind() == io::ErrorKind::BrokenPipe
+    {
+        return ExitCode::SUCCESS;
+    }
+    let message = settings.redact(&format!("{:#}", failure.error));
+    let mut stderr = anstream::stderr();
+    let style = anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Red.into()));
+    let _ = writeln!(stderr, "{style}error{style:#}: {message}");
+    ExitCode::from(failure.code)
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "migrate=info",
+        _ => "migrate=debug",
+    };
+    let filter = EnvFilter::try_from_env("MIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli, settings: &Settings) -> CliResult {
+    let mut out = Out::new(settings.format);
+    let result = match cli.command {
+        Command::List => list::run(settings, &mut out),
+        Command::New(args) => new::run(settings, &args, &mut out),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "migrate", &mut io::stdout());
+            Ok(())
+        }
+    };
+    out.flush()?;
+    result
+}

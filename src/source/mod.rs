@@ -1,0 +1,637 @@
+//! Discovering migrations on disk, in every supported layout.
+//!
+//! Invariants:
+//! - this is the only module that reads migration files;
+//! - a loaded [`Source`] is sorted by version, versions are unique, and every
+//!   stage has an up script;
+//! - a missing down is not a load error (the checker reports it), but every
+//!   malformed name or file is, and the error names the file;
+//! - script text is normalised (BOM stripped, CRLF turned into LF) before it is
+//!   hashed or parsed, so a checkout on Windows is not drift.
+
+mod checksum;
+mod directive;
+mod name;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use checksum::{Checksum, checksum, normalize};
+pub use directive::{Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives};
+pub use name::{VersionName, parse_version_name};
+
+use crate::sql::{Dialect, TokenKind, line_of, tokenize};
+
+/// How a migration is laid out on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `<version>_<name>.up.sql` and `.down.sql` (sqlx, golang-migrate).
+    Flat,
+    /// `<version>_<name>/up.sql` and `down.sql` (diesel).
+    Dir,
+    /// `<version>_<name>.sql` with `-- migrate:up` / `-- migrate:down` (dbmate).
+    Single,
+    /// `<version>_<name>/expand.up.sql`, `expand.down.sql`, `contract.up.sql`, `contract.down.sql`.
+    Staged,
+}
+
+impl Layout {
+    /// The layout's name, as `migrate new --layout` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Flat => "flat",
+            Layout::Dir => "dir",
+            Layout::Single => "single",
+            Layout::Staged => "staged",
+        }
+    }
+}
+
+/// Which stage of a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    /// The one stage of a simple (unstaged) migration.
+    Main,
+    /// Adds only: the old and the new application both work after it.
+    Expand,
+    /// Removes what only the old application needed.
+    Contract,
+}
+
+impl StageKind {
+    /// The stage's name as stored in the history and shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageKind::Main => "main",
+            StageKind::Expand => "expand",
+            StageKind::Contract => "contract",
+        }
+    }
+
+    /// Parses a stage name.
+    pub fn parse(s: &str) -> Option<StageKind> {
+        match s {
+            "main" => Some(StageKind::Main),
+            "expand" => Some(StageKind::Expand),
+            "contract" => Some(StageKind::Contract),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One up or down script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Lines of the file before the script's first line (non-zero only for
+    /// the sections of a single-file migration).
+    pub line_offset: u32,
+    /// The normalised text.
+    #[serde(skip)]
+    pub sql: String,
+    /// `sha256-v1:<hex>` of the normalised text.
+    pub checksum: Checksum,
+    /// Its directives.
+    pub directives: Vec<Directive>,
+}
+
+impl Script {
+    /// Reads a script from SQL text (already normalised), as the runner does
+    /// with a down stored in the history.
+    pub fn from_sql(
+        path: impl Into<PathBuf>,
+        sql: String,
+        line_offset: u32,
+        direction: Direction,
+    ) -> Result<Script, Vec<(u32, String)>> {
+        let directives = parse_directives(&sql, line_offset, direction)?;
+        Ok(Script {
+            path: path.into(),
+            line_offset,
+            checksum: checksum(&sql),
+            sql,
+            directives,
+        })
+    }
+
+    /// The reason given by `-- migrate:irreversible`, if this down declares it.
+    pub fn irreversible_reason(&self) -> Option<&str> {
+        self.directives.iter().find_map(|d| match &d.kind {
+            DirectiveKind::Irreversible { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether `-- migrate:no-transaction` is set.
+    pub fn no_transaction(&self) -> bool {
+        self.directives
+            .iter()
+            .any(|d| d.kind == DirectiveKind::NoTransaction)
+    }
+
+    /// The directives that apply to the statement starting on `line` of the
+    /// file, file-wide ones included.
+    pub fn directives_for(&self, line: u32) -> impl Iterator<Item = &Directive> {
+        self.directives
+            .iter()
+            .filter(move |d| d.scope == Scope::File || d.scope == Scope::Statement { line })
+    }
+
+    /// `path:line`, for messages.
+    pub fn location(&self, line_in_script: u32) -> String {
+        format!("{}:{}", self.path.display(), self.line_offset + line_in_script)
+    }
+}
+
+/// One stage of a migration: an up and, normally, its down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    /// Which stage.
+    pub kind: StageKind,
+    /// Applies the stage.
+    pub up: Script,
+    /// Reverts it; `None` when no down was written (a checker finding).
+    pub down: Option<Script>,
+}
+
+/// A migration: a version, a name and one stage (simple) or two (staged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The version as a number (dashes of diesel timestamps removed).
+    pub version: i64,
+    /// The version as spelled in the file name.
+    pub version_text: String,
+    /// The name after the version.
+    pub name: String,
+    /// How it is laid out.
+    pub layout: Layout,
+    /// The file (single, flat up) or directory (dir, staged).
+    pub path: PathBuf,
+    /// `[main]`, or `[expand]` / `[expand, contract]` for a staged migration.
+    pub stages: Vec<Stage>,
+}
+
+impl Migration {
+    /// `0003_add_x`, as shown to users.
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.version_text, self.name)
+    }
+
+    /// The stage of this kind, if the migration has it.
+    pub fn stage(&self, kind: StageKind) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.kind == kind)
+    }
+}
+
+/// Every migration of a directory, in version order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The migrations, sorted by version.
+    pub migrations: Vec<Migration>,
+}
+
+impl Source {
+    /// The migration with this version.
+    pub fn get(&self, version: i64) -> Option<&Migration> {
+        self.migrations
+            .binary_search_by_key(&version, |m| m.version)
+            .ok()
+            .map(|i| &self.migrations[i])
+    }
+}
+
+/// One problem found while loading, with the file (and line) it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceProblem {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// 1-based line, where the problem is at one.
+    pub line: Option<u32>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Loading failed: every problem found, not only the first.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    /// The problems, in file order.
+    pub problems: Vec<SourceProblem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "cannot load migrations: {n} problem{}",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Loader {
+    problems: Vec<SourceProblem>,
+}
+
+impl Loader {
+    fn problem(&mut self, path: &Path, line: Option<u32>, message: impl Into<String>) {
+        self.problems.push(SourceProblem {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Reads and normalises a file; `None` after recording a problem.
+    fn read(&mut self, path: &Path) -> Option<String> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.problem(path, None, format!("cannot read the file: {e}"));
+                return None;
+            }
+        };
+        match String::from_utf8(bytes) {
+            Ok(text) => Some(normalize(&text)),
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let line = 1 + e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u32;
+                self.problem(
+                    path,
+                    Some(line),
+                    format!("the file is not UTF-8 (invalid byte at offset {offset}): save it as UTF-8"),
+                );
+                None
+            }
+        }
+    }
+
+    fn script(&mut self, path: &Path, text: String, offset: u32, dir: Direction) -> Option<Script> {
+        match Script::from_sql(path, text, offset, dir) {
+            Ok(s) => Some(s),
+            Err(errors) => {
+                for (line, message) in errors {
+                    self.problem(path, Some(line), message);
+                }
+                None
+            }
+        }
+    }
+
+    fn file_script(&mut self, path: &Path, dir: Direction) -> Option<Script> {
+        let text = self.read(path)?;
+        self.script(path, text, 0, dir)
+    }
+}
+
+/// What a top-level entry turned out to be, before pairing.
+struct Entry {
+    vn: VersionName,
+    path: PathBuf,
+    kind: EntryKind,
+}
+
+enum EntryKind {
+    FlatUp,
+    FlatDown,
+    Single,
+    Directory,
+}
+
+/// Loads every migration in `dir`.
+///
+/// Hidden entries and files that do not end in `.sql` at the top level are
+/// ignored (a README or `checkpoints.toml` may sit beside the migrations).
+pub fn load(dir: &Path) -> Result<Source, LoadError> {
+    let mut loader = Loader { problems: vec![] };
+    let read_dir = match fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                "the migrations directory does not exist: pass --source DIR, or create it with `migrate new <name>`".to_string()
+            } else if dir.is_file() {
+                "this is a file, not a directory: --source takes the directory that holds the migrations".to_string()
+            } else {
+                format!("cannot read the migrations directory: {e}")
+            };
+            loader.problem(dir, None, message);
+            return Err(LoadError { problems: loader.problems });
+        }
+    };
+    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    for entry in read_dir {
+        match entry {
+            Ok(entry) => {
+                let name = entry.file_name();
+                let path = entry.path();
+                match name.into_string() {
+                    Ok(name) => names.push((name, path)),
+                    Err(_) => loader.problem(&path, None, "the file name is not UTF-8: rename it"),
+                }
+            }
+            Err(e) => loader.problem(dir, None, format!("cannot list the directory: {e}")),
+        }
+    }
+    names.sort();
+
+    let mut entries = Vec::new();
+    for (name, path) in names {
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                loader.problem(&path, None, format!("cannot read it (a broken or looping link?): {e}"));
+                continue;
+            }
+        };
+        let (stem, kind) = if meta.is_dir() {
+            (name.as_str(), EntryKind::Directory)
+        } else if let Some(stem) = name.strip_suffix(".up.sql") {
+            (stem, EntryKind::FlatUp)
+        } else if let Some(stem) = name.strip_suffix(".down.sql") {
+            (stem, EntryKind::FlatDown)
+        } else if let Some(stem) = name.strip_suffix(".sql") {
+            (stem, EntryKind::Single)
+        } else {
+            continue;
+        };
+        match parse_version_name(stem) {
+            Ok(vn) => entries.push(Entry { vn, path, kind }),
+            Err(message) => loader.problem(&path, None, message),
+        }
+    }
+
+    let mut migrations: Vec<Migration> = Vec::new();
+    // Flat downs are paired with their ups by stem.
+    let mut flat_downs: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, EntryKind::FlatDown)).collect();
+    for entry in &entries {
+        let migration = match entry.kind {
+            EntryKind::FlatDown => continue,
+            EntryKind::FlatUp => {
+                let down_entry = flat_downs
+                    .iter()
+                    .position(|d| d.vn == entry.vn)
+                    .map(|i| flat_downs.swap_remove(i));
+                let up = loader.file_script(&entry.path, Direction::Up);
+                let down = down_entry.and_then(|d| loader.file_script(&d.path, Direction::Down));
+                let (Some(up), down) = (up, down) else { continue };
+                migration(entry, Layout::Flat, vec![Stage { kind: StageKind::Main, up, down }])
+            }
+            EntryKind::Single => match load_single(&mut loader, &entry.path) {
+                Some(stage) => migration(entry, Layout::Single, vec![stage]),
+                None => continue,
+            },
+            EntryKind::Directory => match load_dir(&mut loader, &entry.path) {
+                Some((layout, stages)) => migration(entry, layout, stages),
+                None => continue,
+            },
+        };
+        migrations.push(migration);
+    }
+    for down in flat_downs {
+        let up = format!("{}_{}.up.sql", down.vn.version_text, down.vn.name);
+        loader.problem(
+            &down.path,
+            None,
+            format!("this down has no up: add {up} beside it, or remove the down"),
+        );
+    }
+
+    migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.path.cmp(&b.path)));
+    for pair in migrations.windows(2) {
+        if pair[0].version == pair[1].version {
+            loader.problem(
+                &pair[1].path,
+                None,
+                format!(
+                    "version {} is also used by {}: each migration needs its own version; renumber one of them",
+                    pair[1].version_text,
+                    pair[0].path.display()
+                ),
+            );
+        }
+    }
+    if loader.problems.is_empty() {
+        Ok(Source {
+            dir: dir.to_path_buf(),
+            migrations,
+        })
+    } else {
+        loader.problems.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        Err(LoadError { problems: loader.problems })
+    }
+}
+
+fn migration(entry: &Entry, layout: Layout, stages: Vec<Stage>) -> Migration {
+    Migration {
+        version: entry.vn.version,
+        version_text: entry.vn.version_text.clone(),
+        name: entry.vn.name.clone(),
+        layout,
+        path: entry.path.clone(),
+        stages,
+    }
+}
+
+/// A dbmate-style file: `-- migrate:up` then, optionally, `-- migrate:down`.
+/// dbmate's `transaction:false` option on a marker means no-transaction.
+fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
+    let text = loader.read(path)?;
+    let mut up_marker: Option<(usize, usize, bool)> = None; // (start, end, no_tx)
+    let mut down_marker: Option<(usize, usize, bool)> = None;
+    let mut first_statement: Option<usize> = None;
+    let mut ok = true;
+    for token in tokenize(&text, Dialect::Generic) {
+        match token.kind {
+            TokenKind::LineComment => {
+                let Some(body) = migrate_comment(&text[token.span.clone()]) else { continue };
+                let mut words = body.split_whitespace();
+                let word = words.next().unwrap_or("");
+                if word != "up" && word != "down" {
+                    continue;
+                }
+                let line = line_of(&text, token.span.start);
+                let mut no_tx = false;
+                for option in words {
+                    match option {
+                        "transaction:false" => no_tx = true,
+                        "transaction:true" => {}
+                        other => {
+                            loader.problem(path, Some(line), format!("unknown option `{other}` on `-- migrate:{word}`: only transaction:false is understood"));
+                            ok = false;
+                        }
+                    }
+                }
+                let marker = Some((token.span.start, token.span.end, no_tx));
+                let slot = if word == "up" { &mut up_marker } else { &mut down_marker };
+                if slot.is_some() {
+                    loader.problem(path, Some(line), format!("a second `-- migrate:{word}` marker: a single-file migration has one up section and one down section"));
+                    ok = false;
+                } else {
+                    *slot = marker;
+                }
+                if word == "up" && first_statement.is_some() {
+                    loader.problem(path, Some(line), "statements stand before `-- migrate:up`: move them into the up or down section");
+                    ok = false;
+                }
+                if word == "down" && up_marker.is_none() {
+                    loader.problem(path, Some(line), "`-- migrate:down` comes before `-- migrate:up`: put the up section first");
+                    ok = false;
+                }
+            }
+            _ if token.is_trivia() => {}
+            _ => {
+                first_statement.get_or_insert(token.span.start);
+            }
+        }
+    }
+    let Some((_, up_end, up_no_tx)) = up_marker else {
+        loader.problem(path, None, "a single-file migration needs a `-- migrate:up` line above its up statements (and `-- migrate:down` above its down); or name it .up.sql");
+        return None;
+    };
+    if !ok {
+        return None;
+    }
+    let up_text_end = down_marker.map_or(text.len(), |(start, _, _)| start);
+    let section = |from: usize, to: usize, no_tx: bool| -> (String, u32) {
+        // A section starts on the line after its marker, so that its line
+        // numbers map to the file's.
+        let from = text[from..to].find('\n').map_or(to, |i| from + i + 1);
+        let mut sql = text[from..to].to_string();
+        if no_tx {
+            sql.insert_str(0, "-- migrate:no-transaction\n\n");
+        }
+        let offset = line_of(&text, from) - 1 - if no_tx { 2 } else { 0 };
+        (sql, offset)
+    };
+    let (up_sql, up_offset) = section(up_end, up_text_end, up_no_tx);
+    let up = loader.script(path, up_sql, up_offset, Direction::Up);
+    let down = match down_marker {
+        Some((_, end, no_tx)) => {
+            let (sql, offset) = section(end, text.len(), no_tx);
+            Some(loader.script(path, sql, offset, Direction::Down)?)
+        }
+        None => None,
+    };
+    Some(Stage {
+        kind: StageKind::Main,
+        up: up?,
+        down,
+    })
+}
+
+/// A migration directory: `up.sql` + `down.sql`, or the staged files.
+fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
+    const KNOWN: [&str; 6] = [
+        "up.sql",
+        "down.sql",
+        "expand.up.sql",
+        "expand.down.sql",
+        "contract.up.sql",
+        "contract.down.sql",
+    ];
+    let mut present = [false; 6];
+    let mut ok = true;
+    let read_dir = match fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            loader.problem(dir, None, format!("cannot read the migration directory: {e}"));
+            return None;
+        }
+    };
+    for entry in read_dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
+            continue;
+        }
+        match KNOWN.iter().position(|k| *k == name) {
+            Some(i) if entry.path().is_file() => present[i] = true,
+            _ => {
+                loader.problem(
+                    &entry.path(),
+                    None,
+                    "unknown file in a migration directory: it may hold up.sql and down.sql, or expand.up.sql, expand.down.sql, contract.up.sql and contract.down.sql",
+                );
+                ok = false;
+            }
+        }
+    }
+    let plain = present[0] || present[1];
+    let staged = present[2..].iter().any(|&p| p);
+    if plain && staged {
+        loader.problem(dir, None, "the directory mixes up.sql/down.sql with staged files: use one or the other");
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    let stage = |loader: &mut Loader, kind: StageKind, up: usize| -> Option<Option<Stage>> {
+        let up_path = dir.join(KNOWN[up]);
+        let down_path = dir.join(KNOWN[up + 1]);
+        if !present[up] {
+            if present[up + 1] {
+                loader.problem(&down_path, None, format!("this down has no up: add {} beside it", KNOWN[up]));
+                return None;
+            }
+            return Some(None);
+        }
+        let up_script = loader.file_script(&up_path, Direction::Up);
+        let down_script = if present[up + 1] {
+            Some(loader.file_script(&down_path, Direction::Down)?)
+        } else {
+            None
+        };
+        Some(Some(Stage {
+            kind,
+            up: up_script?,
+            down: down_script,
+        }))
+    };
+    if staged {
+        let expand = stage(loader, StageKind::Expand, 2);
+        let contract = stage(loader, StageKind::Contract, 4);
+        let (expand, contract) = (expand?, contract?);
+        let Some(expand) = expand else {
+            loader.problem(dir, None, "a staged migration needs expand.up.sql (expand adds what the new application needs; contract removes what only the old one used)");
+            return None;
+        };
+        Some((Layout::Staged, std::iter::once(expand).chain(contract).collect()))
+    } else {
+        match stage(loader, StageKind::Main, 0)? {
+            Some(main) => Some((Layout::Dir, vec![main])),
+            None => {
+                loader.problem(dir, None, "the migration directory has no up.sql: add up.sql and down.sql (or expand.up.sql for a staged migration)");
+                None
+            }
+        }
+    }
+}
