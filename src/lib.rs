@@ -4,7 +4,30 @@
 //! golang-migrate, diesel and dbmate (plus staged expand/contract
 //! directories), and applies and reverts them on SQLite, PostgreSQL and
 //! MySQL/MariaDB. See `ARCHITECTURE.md` for the code map.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), migrate::Error> {
+//! let source = migrate::source::load("migrations".as_ref())?;
+//! let mut runner = migrate::Runner::connect(
+//!     "sqlite://app.db",
+//!     source,
+//!     &migrate::driver::ConnectOptions::default(),
+//!     migrate::runner::RunOptions::default(),
+//! )
+//! .await?;
+//! let report = runner.up(None, &mut |_| {}).await?;
+//! println!("{} stages applied", report.steps.len());
+//! # Ok(()) }
+//! ```
 
+pub mod driver;
+pub mod error;
+pub mod history;
+pub mod plan;
+pub mod redact;
+pub mod runner;
 pub mod source;
 pub mod sql;
-pub mod redact;
+
+pub use error::Error;
+pub use runner::Runner;

@@ -83,10 +83,16 @@ mod tests {
             redact_url("postgres://app:s3cr%40t@db:5432/x?sslmode=require"),
             "postgres://app:***@db:5432/x?sslmode=require"
         );
-        assert_eq!(redact_url("mysql://root@localhost/test"), "mysql://root@localhost/test");
+        assert_eq!(
+            redact_url("mysql://root@localhost/test"),
+            "mysql://root@localhost/test"
+        );
         assert_eq!(redact_url("sqlite://app.db"), "sqlite://app.db");
         let s = secrets_of("postgres://u:p%40ss@h/d?password=other");
         assert!(s.contains(&"p@ss".to_string()));
-        assert_eq!(redact_secrets("auth p@ss failed, other", &s), "auth *** failed, ***");
+        assert_eq!(
+            redact_secrets("auth p@ss failed, other", &s),
+            "auth *** failed, ***"
+        );
     }
 }

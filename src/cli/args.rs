@@ -35,7 +35,13 @@ pub struct GlobalArgs {
     pub source: Option<PathBuf>,
 
     /// Database URL: sqlite://file.db, postgres://user@host/db, mysql://user@host/db.
-    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Output format.
@@ -63,8 +69,37 @@ pub enum Command {
     List,
 
     /// Create a new migration with commented templates.
-    #[command(after_help = "Examples:\n  migrate new add_users\n  migrate new split_name --staged\n  migrate new add_index --layout single")]
+    #[command(
+        after_help = "Examples:\n  migrate new add_users\n  migrate new split_name --staged\n  migrate new add_index --layout single"
+    )]
     New(NewArgs),
+
+    /// Apply pending migrations (every stage, expand before contract).
+    #[command(
+        after_help = "Examples:\n  migrate --database-url sqlite://app.db up\n  migrate up --to 20240101120000 --dry-run"
+    )]
+    Up(UpArgs),
+
+    /// Revert applied stages with the downs stored when they were applied.
+    /// A bare `down` reverts only the most recently applied stage.
+    #[command(
+        after_help = "Examples:\n  migrate down                 revert the last applied stage\n  migrate down --steps 3\n  migrate down --to 0 --dry-run   show how everything would be reverted"
+    )]
+    Down(DownArgs),
+
+    /// Show every migration and stage: applied, pending, failed, changed on disk.
+    #[command(after_help = "Example:\n  migrate status --format json")]
+    Status,
+
+    /// Record by hand what a failed stage left behind (runs no migration SQL).
+    #[command(
+        after_help = "Examples:\n  migrate resolve 20240101120000 --as reverted --reason \"dropped the half-built index by hand\"\n  migrate resolve 7:contract --as applied --reason \"checked: column is gone\""
+    )]
+    Resolve(ResolveArgs),
+
+    /// Show the event log: every apply, revert, failure and forced action.
+    #[command(after_help = "Example:\n  migrate log --format json")]
+    Log,
 
     /// Print shell completions.
     #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
@@ -99,4 +134,64 @@ pub enum NewLayout {
     Dir,
     /// `<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down`.
     Single,
+}
+
+/// `migrate up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply only up to this version (inclusive).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<i64>,
+
+    /// Print the plan with its SQL and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long to wait for another run's lock, e.g. 30s [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+/// `migrate down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Revert every stage of versions above this one; 0 reverts everything.
+    #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
+    pub to: Option<i64>,
+
+    /// Revert this many stages, most recent first.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+
+    /// Print the plan with its SQL and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long to wait for another run's lock, e.g. 30s [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+/// `migrate resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// VERSION or VERSION:STAGE (stage: main, expand, contract).
+    pub target: String,
+
+    /// What the database really holds now.
+    #[arg(long = "as", value_enum)]
+    pub r#as: ResolveAs,
+
+    /// What you checked or did; recorded in the event log.
+    #[arg(long, required = true)]
+    pub reason: String,
+}
+
+/// Resolutions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ResolveAs {
+    /// The stage is fully applied.
+    Applied,
+    /// The stage is not applied at all.
+    Reverted,
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use super::Failure;
 use super::args::GlobalArgs;
 use super::output::Format;
-use super::Failure;
 
 /// The contents of `migrate.toml`. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -84,7 +84,11 @@ impl Settings {
         settings.format = args.format.unwrap_or_default();
         settings.quiet = args.quiet;
         if let Some(prefix) = file.table_prefix {
-            if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if prefix.is_empty()
+                || !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 return Err(Failure::input(anyhow::anyhow!(
                     "{}: table-prefix `{prefix}` may hold only letters, digits and `_`",
                     path.display()
@@ -92,7 +96,10 @@ impl Settings {
             }
             settings.table_prefix = prefix;
         }
-        let duration = |key: &str, value: Option<String>, default: Duration| -> Result<Duration, Failure> {
+        let duration = |key: &str,
+                        value: Option<String>,
+                        default: Duration|
+         -> Result<Duration, Failure> {
             match value {
                 None => Ok(default),
                 Some(v) => humantime::parse_duration(&v).map_err(|e| {
@@ -130,10 +137,13 @@ impl Settings {
 fn read_file_config(path: &Path, required: bool) -> Result<FileConfig, Failure> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(FileConfig::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileConfig::default());
+        }
         Err(e) => {
             return Err(Failure::input(
-                anyhow::Error::new(e).context(format!("cannot read settings file {}", path.display())),
+                anyhow::Error::new(e)
+                    .context(format!("cannot read settings file {}", path.display())),
             ));
         }
     };

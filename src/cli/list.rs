@@ -76,27 +76,61 @@ pub fn run(settings: &Settings, out: &mut Out) -> CliResult {
         return Ok(());
     }
     if src.migrations.is_empty() {
-        writeln!(out, "no migrations in {}: create one with `migrate new <name>`", src.dir.display())?;
+        writeln!(
+            out,
+            "no migrations in {}: create one with `migrate new <name>`",
+            src.dir.display()
+        )?;
         return Ok(());
     }
-    let width = src.migrations.iter().map(|m| m.label().len()).max().unwrap_or(0);
+    let width = src
+        .migrations
+        .iter()
+        .map(|m| m.label().len())
+        .max()
+        .unwrap_or(0);
     for m in &src.migrations {
-        write!(out, "{BOLD}{:<width$}{BOLD:#}  {DIM}{:<6}{DIM:#}", m.label(), m.layout.name())?;
+        write!(
+            out,
+            "{BOLD}{:<width$}{BOLD:#}  {DIM}{:<6}{DIM:#}",
+            m.label(),
+            m.layout.name()
+        )?;
         for (i, s) in m.stages.iter().enumerate() {
             let sep = if i == 0 { "  " } else { "  ·  " };
             let (st, text) = match down_state(s) {
                 "present" => (OK, "up + down".to_string()),
-                "irreversible" => (WARN, format!("up, irreversible ({})", s.down.as_ref().and_then(|d| d.irreversible_reason()).unwrap_or(""))),
+                "irreversible" => (
+                    WARN,
+                    format!(
+                        "up, irreversible ({})",
+                        s.down
+                            .as_ref()
+                            .and_then(|d| d.irreversible_reason())
+                            .unwrap_or("")
+                    ),
+                ),
                 _ => (BAD, "up, NO DOWN".to_string()),
             };
             write!(out, "{sep}{}: {st}{text}{st:#}", s.kind)?;
-            let directives = s.up.directives.len() + s.down.as_ref().map_or(0, |d| d.directives.len());
+            let directives =
+                s.up.directives.len() + s.down.as_ref().map_or(0, |d| d.directives.len());
             if directives > 0 {
-                write!(out, " {DIM}({directives} directive{}){DIM:#}", if directives == 1 { "" } else { "s" })?;
+                write!(
+                    out,
+                    " {DIM}({directives} directive{}){DIM:#}",
+                    if directives == 1 { "" } else { "s" }
+                )?;
             }
         }
         writeln!(out)?;
     }
-    writeln!(out, "{DIM}{} migration{} in {}{DIM:#}", src.migrations.len(), if src.migrations.len() == 1 { "" } else { "s" }, src.dir.display())?;
+    writeln!(
+        out,
+        "{DIM}{} migration{} in {}{DIM:#}",
+        src.migrations.len(),
+        if src.migrations.len() == 1 { "" } else { "s" },
+        src.dir.display()
+    )?;
     Ok(())
 }

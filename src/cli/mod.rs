@@ -10,6 +10,7 @@ mod config;
 mod list;
 mod new;
 mod output;
+mod run;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -32,12 +33,18 @@ pub struct Failure {
 impl Failure {
     /// Bad usage or input: exit 2.
     pub fn input(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { code: 2, error: error.into() }
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
     }
 
     /// Failed or refused: exit 1.
     pub fn failed(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { code: 1, error: error.into() }
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
     }
 }
 
@@ -91,7 +98,9 @@ fn report(settings: &Settings, failure: Failure) -> ExitCode {
     }
     let message = settings.redact(&format!("{:#}", failure.error));
     let mut stderr = anstream::stderr();
-    let style = anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Red.into()));
+    let style = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()));
     let _ = writeln!(stderr, "{style}error{style:#}: {message}");
     ExitCode::from(failure.code)
 }
@@ -116,6 +125,11 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
     let result = match cli.command {
         Command::List => list::run(settings, &mut out),
         Command::New(args) => new::run(settings, &args, &mut out),
+        Command::Up(args) => run::up(settings, &args, &mut out),
+        Command::Down(args) => run::down(settings, &args, &mut out),
+        Command::Status => run::status(settings, &mut out),
+        Command::Resolve(args) => run::resolve(settings, &args, &mut out),
+        Command::Log => run::log(settings, &mut out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "migrate", &mut io::stdout());

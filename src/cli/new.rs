@@ -16,7 +16,8 @@ const DOWN: &str = "-- Undo exactly what the up did, without losing data written
 const EXPAND_UP: &str = "-- {title} (expand): only add. The running application must keep working:\n-- new columns nullable or with a default, no drops, no renames.\n";
 const EXPAND_DOWN: &str = "-- Undo the expand. It added what the new application writes to: archive\n-- before dropping (`-- migrate:archive` directly above the DROP).\n";
 const CONTRACT_UP: &str = "-- {title} (contract): remove what only the old application used, once\n-- no instance of it is running. Archive what you drop so that it can come back.\n";
-const CONTRACT_DOWN: &str = "-- Undo the contract: re-create what it removed; archived data is restored.\n";
+const CONTRACT_DOWN: &str =
+    "-- Undo the contract: re-create what it removed; archived data is restored.\n";
 
 pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
     let dir = &settings.source;
@@ -27,7 +28,10 @@ pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
     };
     let name = slug(&args.name.join(" "));
     if name.is_empty() {
-        return Err(Failure::input(anyhow!("the name `{}` has no letters or digits: describe the change, like `add_users`", args.name.join(" "))));
+        return Err(Failure::input(anyhow!(
+            "the name `{}` has no letters or digits: describe the change, like `add_users`",
+            args.name.join(" ")
+        )));
     }
     let layout = match (args.layout, args.staged) {
         (Some(NewLayout::Dir) | None, true) => Layout::Staged,
@@ -61,13 +65,20 @@ pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
         ],
         Layout::Single => vec![(
             dir.join(format!("{stem}.sql")),
-            format!("-- migrate:up\n{}\n\n-- migrate:down\n{}", fill(UP), fill(DOWN)),
+            format!(
+                "-- migrate:up\n{}\n\n-- migrate:down\n{}",
+                fill(UP),
+                fill(DOWN)
+            ),
         )],
         Layout::Staged => vec![
             (dir.join(&stem).join("expand.up.sql"), fill(EXPAND_UP)),
             (dir.join(&stem).join("expand.down.sql"), fill(EXPAND_DOWN)),
             (dir.join(&stem).join("contract.up.sql"), fill(CONTRACT_UP)),
-            (dir.join(&stem).join("contract.down.sql"), fill(CONTRACT_DOWN)),
+            (
+                dir.join(&stem).join("contract.down.sql"),
+                fill(CONTRACT_DOWN),
+            ),
         ],
     };
     for (path, text) in &files {
@@ -86,7 +97,9 @@ pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
 
 fn create_new(path: &Path, text: &str) -> Result<(), Failure> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display())).map_err(Failure::failed)?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))
+            .map_err(Failure::failed)?;
     }
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -136,7 +149,13 @@ fn next_version(existing: &[source::Migration], now_digits: &str) -> String {
             (max + 1).to_string()
         };
         if digits.len() == 14 {
-            return format!("{}-{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..8], &digits[8..]);
+            return format!(
+                "{}-{}-{}-{}",
+                &digits[..4],
+                &digits[4..6],
+                &digits[6..8],
+                &digits[8..]
+            );
         }
         return digits;
     }

@@ -32,7 +32,9 @@ pub mod style {
     /// Something pending or a warning.
     pub const WARN: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
     /// Something failed.
-    pub const BAD: Style = Style::new().bold().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+    pub const BAD: Style = Style::new()
+        .bold()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
     /// Less important detail.
     pub const DIM: Style = Style::new().dimmed();
     /// Headings and names.

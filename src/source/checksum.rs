@@ -65,7 +65,9 @@ mod tests {
     fn line_endings_and_bom_do_not_change_the_checksum() {
         let lf = checksum(&normalize("CREATE TABLE a (x int);\nDROP TABLE b;\n"));
         let crlf = checksum(&normalize("CREATE TABLE a (x int);\r\nDROP TABLE b;\r\n"));
-        let bom = checksum(&normalize("\u{feff}CREATE TABLE a (x int);\r\nDROP TABLE b;\n"));
+        let bom = checksum(&normalize(
+            "\u{feff}CREATE TABLE a (x int);\r\nDROP TABLE b;\n",
+        ));
         assert_eq!(lf, crlf);
         assert_eq!(lf, bom);
         assert_ne!(lf, checksum("CREATE TABLE a (x int);\n"));

@@ -189,7 +189,10 @@ fn parse_kind(body: &str) -> Result<DirectiveKind, String> {
                 .filter(|r| !r.is_empty())
                 .collect();
             if rules.is_empty() {
-                return Err("`-- migrate:allow` names no rule: write `-- migrate:allow <rule>: <reason>`".into());
+                return Err(
+                    "`-- migrate:allow` names no rule: write `-- migrate:allow <rule>: <reason>`"
+                        .into(),
+                );
             }
             Ok(DirectiveKind::Allow {
                 rules,
@@ -228,7 +231,12 @@ mod tests {
 
     #[test]
     fn allow_keeps_rules_and_reason() {
-        let d = parse_directives("-- migrate:allow lossy-down, table-rewrite: empty table\nDROP TABLE a;", 0, Direction::Down).unwrap();
+        let d = parse_directives(
+            "-- migrate:allow lossy-down, table-rewrite: empty table\nDROP TABLE a;",
+            0,
+            Direction::Down,
+        )
+        .unwrap();
         assert_eq!(
             d[0].kind,
             DirectiveKind::Allow {
@@ -236,18 +244,39 @@ mod tests {
                 reason: "empty table".into()
             }
         );
-        let d = parse_directives("-- migrate:allow lossy-down\nDROP TABLE a;", 0, Direction::Down).unwrap();
+        let d = parse_directives(
+            "-- migrate:allow lossy-down\nDROP TABLE a;",
+            0,
+            Direction::Down,
+        )
+        .unwrap();
         assert!(matches!(&d[0].kind, DirectiveKind::Allow { reason, .. } if reason.is_empty()));
     }
 
     #[test]
     fn misplaced_directives_are_errors() {
-        assert!(parse_directives("SELECT 1;\n-- migrate:no-transaction\nSELECT 2;", 0, Direction::Up).is_err());
+        assert!(
+            parse_directives(
+                "SELECT 1;\n-- migrate:no-transaction\nSELECT 2;",
+                0,
+                Direction::Up
+            )
+            .is_err()
+        );
         assert!(parse_directives("-- migrate:archive\n\nDROP TABLE a;", 0, Direction::Up).is_err());
         assert!(parse_directives("-- migrate:irreversible: x", 0, Direction::Up).is_err());
         assert!(parse_directives("-- migrate:irreversible:", 0, Direction::Down).is_err());
-        assert!(parse_directives("-- migrate:irreversible: gone\nDROP TABLE a;", 0, Direction::Down).is_err());
-        assert!(parse_directives("-- migrate:irreversible: data is gone", 0, Direction::Down).is_ok());
+        assert!(
+            parse_directives(
+                "-- migrate:irreversible: gone\nDROP TABLE a;",
+                0,
+                Direction::Down
+            )
+            .is_err()
+        );
+        assert!(
+            parse_directives("-- migrate:irreversible: data is gone", 0, Direction::Down).is_ok()
+        );
         // A directive inside a string is not a directive.
         assert!(parse_directives("SELECT '\n-- migrate:bogus\n';", 0, Direction::Up).is_ok());
     }

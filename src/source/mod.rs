@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use checksum::{Checksum, checksum, normalize};
-pub use directive::{Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives};
+pub use directive::{
+    Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives,
+};
 pub use name::{VersionName, parse_version_name};
 
 use crate::sql::{Dialect, TokenKind, line_of, tokenize};
@@ -151,7 +153,11 @@ impl Script {
 
     /// `path:line`, for messages.
     pub fn location(&self, line_in_script: u32) -> String {
-        format!("{}:{}", self.path.display(), self.line_offset + line_in_script)
+        format!(
+            "{}:{}",
+            self.path.display(),
+            self.line_offset + line_in_script
+        )
     }
 }
 
@@ -282,11 +288,16 @@ impl Loader {
             Ok(text) => Some(normalize(&text)),
             Err(e) => {
                 let offset = e.utf8_error().valid_up_to();
-                let line = 1 + e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u32;
+                let line = 1 + e.as_bytes()[..offset]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count() as u32;
                 self.problem(
                     path,
                     Some(line),
-                    format!("the file is not UTF-8 (invalid byte at offset {offset}): save it as UTF-8"),
+                    format!(
+                        "the file is not UTF-8 (invalid byte at offset {offset}): save it as UTF-8"
+                    ),
                 );
                 None
             }
@@ -342,7 +353,9 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
                 format!("cannot read the migrations directory: {e}")
             };
             loader.problem(dir, None, message);
-            return Err(LoadError { problems: loader.problems });
+            return Err(LoadError {
+                problems: loader.problems,
+            });
         }
     };
     let mut names: Vec<(String, PathBuf)> = Vec::new();
@@ -369,7 +382,11 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) => {
-                loader.problem(&path, None, format!("cannot read it (a broken or looping link?): {e}"));
+                loader.problem(
+                    &path,
+                    None,
+                    format!("cannot read it (a broken or looping link?): {e}"),
+                );
                 continue;
             }
         };
@@ -392,7 +409,10 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
 
     let mut migrations: Vec<Migration> = Vec::new();
     // Flat downs are paired with their ups by stem.
-    let mut flat_downs: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, EntryKind::FlatDown)).collect();
+    let mut flat_downs: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::FlatDown))
+        .collect();
     for entry in &entries {
         let migration = match entry.kind {
             EntryKind::FlatDown => continue,
@@ -403,8 +423,18 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
                     .map(|i| flat_downs.swap_remove(i));
                 let up = loader.file_script(&entry.path, Direction::Up);
                 let down = down_entry.and_then(|d| loader.file_script(&d.path, Direction::Down));
-                let (Some(up), down) = (up, down) else { continue };
-                migration(entry, Layout::Flat, vec![Stage { kind: StageKind::Main, up, down }])
+                let (Some(up), down) = (up, down) else {
+                    continue;
+                };
+                migration(
+                    entry,
+                    Layout::Flat,
+                    vec![Stage {
+                        kind: StageKind::Main,
+                        up,
+                        down,
+                    }],
+                )
             }
             EntryKind::Single => match load_single(&mut loader, &entry.path) {
                 Some(stage) => migration(entry, Layout::Single, vec![stage]),
@@ -446,8 +476,12 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
             migrations,
         })
     } else {
-        loader.problems.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-        Err(LoadError { problems: loader.problems })
+        loader
+            .problems
+            .sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        Err(LoadError {
+            problems: loader.problems,
+        })
     }
 }
 
@@ -473,7 +507,9 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
     for token in tokenize(&text, Dialect::Generic) {
         match token.kind {
             TokenKind::LineComment => {
-                let Some(body) = migrate_comment(&text[token.span.clone()]) else { continue };
+                let Some(body) = migrate_comment(&text[token.span.clone()]) else {
+                    continue;
+                };
                 let mut words = body.split_whitespace();
                 let word = words.next().unwrap_or("");
                 if word != "up" && word != "down" {
@@ -492,7 +528,11 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
                     }
                 }
                 let marker = Some((token.span.start, token.span.end, no_tx));
-                let slot = if word == "up" { &mut up_marker } else { &mut down_marker };
+                let slot = if word == "up" {
+                    &mut up_marker
+                } else {
+                    &mut down_marker
+                };
                 if slot.is_some() {
                     loader.problem(path, Some(line), format!("a second `-- migrate:{word}` marker: a single-file migration has one up section and one down section"));
                     ok = false;
@@ -504,7 +544,11 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
                     ok = false;
                 }
                 if word == "down" && up_marker.is_none() {
-                    loader.problem(path, Some(line), "`-- migrate:down` comes before `-- migrate:up`: put the up section first");
+                    loader.problem(
+                        path,
+                        Some(line),
+                        "`-- migrate:down` comes before `-- migrate:up`: put the up section first",
+                    );
                     ok = false;
                 }
             }
@@ -564,7 +608,11 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
     let read_dir = match fs::read_dir(dir) {
         Ok(r) => r,
         Err(e) => {
-            loader.problem(dir, None, format!("cannot read the migration directory: {e}"));
+            loader.problem(
+                dir,
+                None,
+                format!("cannot read the migration directory: {e}"),
+            );
             return None;
         }
     };
@@ -588,7 +636,11 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
     let plain = present[0] || present[1];
     let staged = present[2..].iter().any(|&p| p);
     if plain && staged {
-        loader.problem(dir, None, "the directory mixes up.sql/down.sql with staged files: use one or the other");
+        loader.problem(
+            dir,
+            None,
+            "the directory mixes up.sql/down.sql with staged files: use one or the other",
+        );
         return None;
     }
     if !ok {
@@ -599,7 +651,11 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
         let down_path = dir.join(KNOWN[up + 1]);
         if !present[up] {
             if present[up + 1] {
-                loader.problem(&down_path, None, format!("this down has no up: add {} beside it", KNOWN[up]));
+                loader.problem(
+                    &down_path,
+                    None,
+                    format!("this down has no up: add {} beside it", KNOWN[up]),
+                );
                 return None;
             }
             return Some(None);
@@ -624,7 +680,10 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
             loader.problem(dir, None, "a staged migration needs expand.up.sql (expand adds what the new application needs; contract removes what only the old one used)");
             return None;
         };
-        Some((Layout::Staged, std::iter::once(expand).chain(contract).collect()))
+        Some((
+            Layout::Staged,
+            std::iter::once(expand).chain(contract).collect(),
+        ))
     } else {
         match stage(loader, StageKind::Main, 0)? {
             Some(main) => Some((Layout::Dir, vec![main])),

@@ -46,13 +46,28 @@ mod tests {
     #[test]
     fn versions() {
         let v = parse_version_name("0003_add_x").unwrap();
-        assert_eq!((v.version, v.version_text.as_str(), v.name.as_str()), (3, "0003", "add_x"));
+        assert_eq!(
+            (v.version, v.version_text.as_str(), v.name.as_str()),
+            (3, "0003", "add_x")
+        );
         let v = parse_version_name("2019-02-26-002946_create_user").unwrap();
         assert_eq!(v.version, 20190226002946);
         assert_eq!(v.version_text, "2019-02-26-002946");
-        assert!(parse_version_name("add_x").unwrap_err().contains("no version"));
-        assert!(parse_version_name("0003").unwrap_err().contains("needs `_<name>`"));
+        assert!(
+            parse_version_name("add_x")
+                .unwrap_err()
+                .contains("no version")
+        );
+        assert!(
+            parse_version_name("0003")
+                .unwrap_err()
+                .contains("needs `_<name>`")
+        );
         assert!(parse_version_name("0003-x").is_err());
-        assert!(parse_version_name("99999999999999999999_x").unwrap_err().contains("too large"));
+        assert!(
+            parse_version_name("99999999999999999999_x")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -94,7 +94,8 @@ pub fn tokenize(src: &str, dialect: Dialect) -> Vec<Token> {
         let (kind, end, unterminated) = match b {
             b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
                 let mut j = i + 1;
-                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+                while j < bytes.len()
+                    && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
                 {
                     j += 1;
                 }
@@ -103,7 +104,9 @@ pub fn tokenize(src: &str, dialect: Dialect) -> Vec<Token> {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 (TokenKind::LineComment, line_end(bytes, i), false)
             }
-            b'#' if dialect == Dialect::Mysql => (TokenKind::LineComment, line_end(bytes, i), false),
+            b'#' if dialect == Dialect::Mysql => {
+                (TokenKind::LineComment, line_end(bytes, i), false)
+            }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 let nested = dialect != Dialect::Mysql;
                 let (end, unterminated) = block_comment_end(bytes, i, nested);
@@ -146,7 +149,9 @@ pub fn tokenize(src: &str, dialect: Dialect) -> Vec<Token> {
             b';' => (TokenKind::Semicolon, i + 1, false),
             b'0'..=b'9' => {
                 let mut j = i + 1;
-                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'.' || bytes[j] == b'_') {
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'.' || bytes[j] == b'_')
+                {
                     j += 1;
                 }
                 (TokenKind::Number, j, false)
@@ -257,10 +262,13 @@ fn dollar_tag(bytes: &[u8], from: usize) -> Option<usize> {
     if j < bytes.len() && bytes[j] == b'$' {
         return Some(j + 1);
     }
-    if j >= bytes.len() || !(bytes[j].is_ascii_alphabetic() || bytes[j] == b'_' || bytes[j] >= 0x80) {
+    if j >= bytes.len() || !(bytes[j].is_ascii_alphabetic() || bytes[j] == b'_' || bytes[j] >= 0x80)
+    {
         return None;
     }
-    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] >= 0x80) {
+    while j < bytes.len()
+        && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] >= 0x80)
+    {
         j += 1;
     }
     (j < bytes.len() && bytes[j] == b'$').then_some(j + 1)
@@ -300,7 +308,10 @@ mod tests {
     fn dollar_quotes_and_parameters() {
         let src = "AS $fn$ BEGIN DROP TABLE x; END $fn$; SELECT $1";
         let k = kinds(src, Dialect::Postgres);
-        assert_eq!(k[1], (TokenKind::String, "$fn$ BEGIN DROP TABLE x; END $fn$"));
+        assert_eq!(
+            k[1],
+            (TokenKind::String, "$fn$ BEGIN DROP TABLE x; END $fn$")
+        );
         assert_eq!(k[4], (TokenKind::Other, "$"));
     }
 
@@ -321,6 +332,9 @@ mod tests {
         let t = tokenize("é€𝄞§", Dialect::Generic);
         assert_eq!(t.len(), 1); // one word: non-ASCII letters are identifier characters
         let t = tokenize("«»", Dialect::Postgres);
-        assert!(t.iter().all(|t| src.is_char_boundary(t.span.start.min(src.len()))));
+        assert!(
+            t.iter()
+                .all(|t| src.is_char_boundary(t.span.start.min(src.len())))
+        );
     }
 }

@@ -73,7 +73,10 @@ fn push_statement(script: &str, out: &mut Vec<Statement>, tokens: Vec<Token>) {
 
 /// 1-based line number of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> u32 {
-    1 + text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u32
+    1 + text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u32
 }
 
 /// Tracks `BEGIN ... END` bodies of routines and triggers, where `;` does
@@ -151,7 +154,10 @@ mod tests {
         let src = "-- head\nCREATE TABLE a (x text default ';');\n\n;;INSERT INTO a VALUES ('b')";
         assert_eq!(
             texts(src, Dialect::Generic),
-            vec!["CREATE TABLE a (x text default ';')", "INSERT INTO a VALUES ('b')"]
+            vec![
+                "CREATE TABLE a (x text default ';')",
+                "INSERT INTO a VALUES ('b')"
+            ]
         );
         let s = split(src, Dialect::Generic);
         assert_eq!(s[0].line, 2);

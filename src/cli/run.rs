@@ -1,0 +1,402 @@
+//! `migrate up`, `down`, `status`, `resolve` and `log`: the commands that
+//! talk to the database.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use serde::Serialize;
+
+use migrate::driver::ConnectOptions;
+use migrate::plan::DownTarget;
+use migrate::runner::{PlannedRun, Progress, Resolution, RunOptions, RunReport};
+use migrate::source::{self, Direction, StageKind};
+use migrate::{Error, Runner};
+
+use super::args::{DownArgs, ResolveArgs, ResolveAs, UpArgs};
+use super::output::style::{BAD, BOLD, DIM, OK, WARN};
+use super::{CliResult, Failure, Out, Settings};
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        if e.is_input() {
+            Failure::input(e)
+        } else {
+            Failure::failed(e)
+        }
+    }
+}
+
+async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runner, Failure> {
+    let url = settings.require_database_url()?;
+    let source = source::load(&settings.source)?;
+    let connect = ConnectOptions {
+        table_prefix: settings.table_prefix.clone(),
+        lock_timeout: settings.lock_timeout,
+    };
+    let options = RunOptions {
+        lock_wait: lock_wait.unwrap_or(settings.lock_wait),
+        lock_retries: settings.lock_retries,
+    };
+    Ok(Runner::connect(url, source, &connect, options).await?)
+}
+
+fn tokio() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::failed)
+}
+
+pub fn up(settings: &Settings, args: &UpArgs, out: &mut Out) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, args.lock_wait).await?;
+        let result = if args.dry_run {
+            match runner.plan_up(args.to).await {
+                Ok(plan) => print_plan(out, &plan, settings.quiet),
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            let quiet = settings.quiet || !out.human();
+            let result = {
+                let mut progress = ProgressPrinter { quiet };
+                runner.up(args.to, &mut |p| progress.on(p)).await
+            };
+            finish(out, result, settings.quiet, "already up to date")
+        };
+        runner.close().await;
+        result
+    })
+}
+
+pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
+    let target = match (args.to, args.steps) {
+        (Some(v), None) => DownTarget::Version(v),
+        (None, Some(n)) => DownTarget::Steps(n as usize),
+        _ => DownTarget::Steps(1),
+    };
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, args.lock_wait).await?;
+        let result = if args.dry_run {
+            match runner.plan_down(target).await {
+                Ok(plan) => print_plan(out, &plan, settings.quiet),
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            let quiet = settings.quiet || !out.human();
+            let result = {
+                let mut progress = ProgressPrinter { quiet };
+                runner.down(target, &mut |p| progress.on(p)).await
+            };
+            finish(out, result, settings.quiet, "nothing to revert")
+        };
+        runner.close().await;
+        result
+    })
+}
+
+/// Prints progress to stderr as stages run, so stdout stays a clean report.
+struct ProgressPrinter {
+    quiet: bool,
+}
+
+impl ProgressPrinter {
+    fn on(&mut self, p: Progress<'_>) {
+        if self.quiet {
+            return;
+        }
+        let mut err = anstream::stderr();
+        let _ = match p {
+            Progress::Start(step) => {
+                let verb = if step.direction == Direction::Up {
+                    "applying"
+                } else {
+                    "reverting"
+                };
+                write!(
+                    err,
+                    "{verb} {BOLD}{}{BOLD:#} ({}) ... ",
+                    format_args!("{}_{}", step.version_text, step.name),
+                    step.stage
+                )
+            }
+            Progress::Done(done) => {
+                writeln!(err, "{OK}ok{OK:#} {DIM}{} ms{DIM:#}", done.duration_ms)
+            }
+            Progress::Retry { attempt, delay, .. } => write!(
+                err,
+                "{WARN}lock timeout (attempt {attempt}), retrying in {}{WARN:#} ... ",
+                humantime::format_duration(delay)
+            ),
+        };
+    }
+}
+
+fn finish(
+    out: &mut Out,
+    result: Result<RunReport, Error>,
+    quiet: bool,
+    nothing: &str,
+) -> CliResult {
+    match result {
+        Ok(report) => {
+            if out.human() {
+                if !quiet {
+                    for note in &report.notes {
+                        writeln!(anstream::stderr(), "{WARN}note{WARN:#}: {note}")?;
+                    }
+                    if report.steps.is_empty() {
+                        writeln!(out, "{nothing}")?;
+                    } else {
+                        let total: u64 = report.steps.iter().map(|s| s.duration_ms).sum();
+                        let verb = if report.steps[0].direction == Direction::Up {
+                            "applied"
+                        } else {
+                            "reverted"
+                        };
+                        writeln!(
+                            out,
+                            "{verb} {} stage{} in {total} ms",
+                            report.steps.len(),
+                            if report.steps.len() == 1 { "" } else { "s" }
+                        )?;
+                    }
+                }
+            } else {
+                out.json(&report)?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if !out.human() {
+                let completed = match &e {
+                    Error::StageFailed(f) => f.completed.clone(),
+                    _ => vec![],
+                };
+                out.json(&serde_json::json!({ "error": e.to_string(), "completed": completed }))?;
+            } else {
+                // A newline ends the "applying ... " progress line.
+                if matches!(e, Error::StageFailed(_)) && !quiet {
+                    writeln!(anstream::stderr(), "{BAD}failed{BAD:#}")?;
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PlanView<'a> {
+    dry_run: bool,
+    steps: Vec<PlanStep<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct PlanStep<'a> {
+    direction: Direction,
+    version: i64,
+    name: &'a str,
+    stage: StageKind,
+    source: String,
+    no_transaction: bool,
+    sql: &'a str,
+}
+
+fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
+    if !out.human() {
+        out.json(&PlanView {
+            dry_run: true,
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| PlanStep {
+                    direction: s.direction,
+                    version: s.version,
+                    name: &s.name,
+                    stage: s.stage,
+                    source: s.script.path.display().to_string(),
+                    no_transaction: s.script.no_transaction(),
+                    sql: &s.script.sql,
+                })
+                .collect(),
+            notes: &plan.notes,
+        })?;
+        return Ok(());
+    }
+    if quiet {
+        return Ok(());
+    }
+    for note in &plan.notes {
+        writeln!(out, "{WARN}note{WARN:#}: {note}")?;
+    }
+    if plan.steps.is_empty() {
+        writeln!(out, "nothing to do")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{BOLD}plan{BOLD:#} ({} stage{}; dry run, nothing is changed):",
+        plan.steps.len(),
+        if plan.steps.len() == 1 { "" } else { "s" }
+    )?;
+    for (i, s) in plan.steps.iter().enumerate() {
+        let verb = if s.direction == Direction::Up {
+            "apply"
+        } else {
+            "revert"
+        };
+        let origin = if s.direction == Direction::Down {
+            "stored down"
+        } else {
+            "file"
+        };
+        writeln!(
+            out,
+            "\n{}. {verb} {BOLD}{}{BOLD:#} {DIM}({origin}: {}){DIM:#}",
+            i + 1,
+            s.label(),
+            s.script.path.display()
+        )?;
+        for line in s.script.sql.lines() {
+            writeln!(out, "   {DIM}|{DIM:#} {line}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn status(settings: &Settings, out: &mut Out) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let status = runner.status().await;
+        runner.close().await;
+        let status = status?;
+        if !out.human() {
+            out.json(&status)?;
+            return Ok(());
+        }
+        let width = status
+            .migrations
+            .iter()
+            .map(|m| m.version_text.len() + m.name.len() + 1)
+            .max()
+            .unwrap_or(0);
+        for m in &status.migrations {
+            write!(out, "{:<width$}", format!("{}_{}", m.version_text, m.name))?;
+            for s in &m.stages {
+                let st = match s.state {
+                    "applied" => OK,
+                    "failed" => BAD,
+                    _ => WARN,
+                };
+                if m.stages.len() > 1 || s.stage != StageKind::Main {
+                    write!(out, "  {}: {st}{}{st:#}", s.stage, s.state)?;
+                } else {
+                    write!(out, "  {st}{}{st:#}", s.state)?;
+                }
+                if s.drift {
+                    write!(out, " {BAD}(up file changed since applied){BAD:#}")?;
+                }
+                if s.down_changed {
+                    write!(out, " {DIM}(down on disk differs from stored){DIM:#}")?;
+                }
+                if let Some(e) = &s.error {
+                    write!(out, " {BAD}{e}{BAD:#}")?;
+                }
+            }
+            if m.unknown {
+                write!(out, " {DIM}(not in the source directory){DIM:#}")?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "{DIM}{} applied, {} pending, {} failed{}{DIM:#}",
+            status.applied,
+            status.pending,
+            status.failed,
+            if status.drift > 0 {
+                format!(", {} changed since applied", status.drift)
+            } else {
+                String::new()
+            }
+        )?;
+        Ok(())
+    })
+}
+
+pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliResult {
+    let (version, stage) = match args.target.split_once(':') {
+        Some((v, s)) => (
+            v,
+            Some(StageKind::parse(s).ok_or_else(|| {
+                Failure::input(anyhow!("unknown stage `{s}`: use main, expand or contract"))
+            })?),
+        ),
+        None => (args.target.as_str(), None),
+    };
+    let version: i64 = version.parse().map_err(|_| {
+        Failure::input(anyhow!(
+            "`{}` is not VERSION or VERSION:STAGE, e.g. 20240101120000 or 7:contract",
+            args.target
+        ))
+    })?;
+    let resolution = match args.r#as {
+        ResolveAs::Applied => Resolution::Applied,
+        ResolveAs::Reverted => Resolution::Reverted,
+    };
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let result = runner
+            .resolve(version, stage, resolution, &args.reason)
+            .await;
+        runner.close().await;
+        let message = result?;
+        if out.human() {
+            writeln!(out, "{message}")?;
+        } else {
+            out.json(&serde_json::json!({ "resolved": message }))?;
+        }
+        Ok(())
+    })
+}
+
+pub fn log(settings: &Settings, out: &mut Out) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let events = runner.events().await;
+        runner.close().await;
+        let events = events?;
+        if !out.human() {
+            out.json(&serde_json::json!({ "events": events }))?;
+            return Ok(());
+        }
+        for e in &events {
+            let st = match e.outcome.as_str() {
+                "ok" => OK,
+                "failed" => BAD,
+                _ => WARN,
+            };
+            write!(
+                out,
+                "{DIM}{}{DIM:#}  {:<8} {st}{:<7}{st:#}",
+                e.at, e.action, e.outcome
+            )?;
+            if let (Some(v), Some(s)) = (e.version, &e.stage) {
+                write!(out, " {v} ({s})")?;
+            }
+            if let Some(ms) = e.duration_ms {
+                write!(out, " {DIM}{ms} ms{DIM:#}")?;
+            }
+            write!(out, " {DIM}by {} run {}{DIM:#}", e.actor, e.run_id)?;
+            if let Some(d) = &e.detail {
+                write!(out, "  {d}")?;
+            }
+            writeln!(out)?;
+        }
+        if events.is_empty() {
+            writeln!(out, "the event log is empty")?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,703 @@
+//! Talking to databases: connections, the runner lock, history tables and
+//! executing statements.
+//!
+//! One sqlx `AnyConnection` carries every backend; what differs (DDL of the
+//! history tables, locks, session timeouts, error codes) lives in
+//! `postgres.rs`, `mysql.rs` and `sqlite.rs`. A driver declares its
+//! [`Capabilities`]; the runner decides policy from them.
+//!
+//! Invariants:
+//! - drivers execute, they never decide what to run;
+//! - the runner lock cannot outlive the process: it is a PostgreSQL session
+//!   advisory lock or a MySQL `GET_LOCK` on a dedicated connection, or an OS
+//!   file lock for SQLite, all released by the server or kernel when the
+//!   process dies, and released explicitly on every normal path;
+//! - the URL is never shown unredacted: errors carry [`crate::redact::redact_url`]'s form.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use crate::error::{DbError, Error};
+use crate::history::{AppliedStage, RowState};
+use crate::redact::{redact_secrets, redact_url, secrets_of};
+use crate::source::StageKind;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Backend {
+    /// Reads the backend from a URL's scheme.
+    pub fn from_url(url: &str) -> Result<Backend, Error> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::Mysql),
+            _ => Err(Error::UnknownScheme {
+                scheme: scheme.to_string(),
+                url: redact_url(url),
+            }),
+        }
+    }
+
+    /// The SQL dialect for splitting and checking.
+    pub fn dialect(self) -> crate::sql::Dialect {
+        match self {
+            Backend::Sqlite => crate::sql::Dialect::Sqlite,
+            Backend::Postgres => crate::sql::Dialect::Postgres,
+            Backend::Mysql => crate::sql::Dialect::Mysql,
+        }
+    }
+
+    /// What the database can do.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            Backend::Sqlite => Capabilities {
+                transactional_ddl: true,
+                advisory_lock: false,
+            },
+            Backend::Postgres => Capabilities {
+                transactional_ddl: true,
+                advisory_lock: true,
+            },
+            Backend::Mysql => Capabilities {
+                transactional_ddl: false,
+                advisory_lock: true,
+            },
+        }
+    }
+}
+
+/// What a database can do; the runner plans around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// DDL runs inside a transaction and rolls back with it.
+    pub transactional_ddl: bool,
+    /// A session-level named lock exists (else a file lock is used).
+    pub advisory_lock: bool,
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Prefix of the history tables, e.g. `_migrate_`.
+    pub table_prefix: String,
+    /// How long a migration statement may wait for a table lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            table_prefix: "_migrate_".into(),
+            lock_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Position in the log (0 before it is written).
+    pub id: i64,
+    /// Every event of one command run shares this.
+    pub run_id: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `user@host`.
+    pub actor: String,
+    /// `apply`, `revert`, `resolve`, `lock-retry`, ...
+    pub action: String,
+    /// Migration version, when about one.
+    pub version: Option<i64>,
+    /// Stage, when about one.
+    pub stage: Option<String>,
+    /// `ok`, `failed`, `retry`, `forced`.
+    pub outcome: String,
+    /// Detail: the error, the reason given, the statement number.
+    pub detail: Option<String>,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+}
+
+enum RunnerLock {
+    Session(AnyConnection),
+    File(std::fs::File),
+    None,
+}
+
+/// A connection to the database being migrated.
+pub struct Driver {
+    backend: Backend,
+    conn: AnyConnection,
+    lock: Option<RunnerLock>,
+    url: String,
+    redacted_url: String,
+    secrets: Vec<String>,
+    tables: Tables,
+    lock_timeout: Duration,
+}
+
+/// Names of the history tables.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    pub applied: String,
+    pub events: String,
+    pub meta: String,
+    pub prefix: String,
+}
+
+/// The history tables' own schema version, stored in the meta table.
+pub const HISTORY_SCHEMA_VERSION: i64 = 1;
+
+const APPLIED_COLUMNS: &str = "version, stage, name, up_checksum, down_sql, down_checksum, down_path, applied_at, applied_by, duration_ms, seq, state, failed_direction, statements_done, error";
+
+impl Driver {
+    /// Connects. SQLite files are created if missing.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Driver, Error> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+        let secrets = secrets_of(url);
+        let redacted_url = redact_url(url);
+        let real_url = normalize_url(backend, url);
+        let conn = connect_raw(&real_url, &redacted_url, &secrets).await?;
+        let prefix = options.table_prefix.clone();
+        let mut driver = Driver {
+            backend,
+            conn,
+            lock: None,
+            url: real_url,
+            redacted_url,
+            secrets,
+            tables: Tables {
+                applied: format!("{prefix}applied"),
+                events: format!("{prefix}events"),
+                meta: format!("{prefix}meta"),
+                prefix,
+            },
+            lock_timeout: options.lock_timeout,
+        };
+        let setup = match backend {
+            Backend::Postgres => postgres::session_setup(options.lock_timeout),
+            Backend::Mysql => mysql::session_setup(options.lock_timeout),
+            Backend::Sqlite => sqlite::session_setup(options.lock_timeout),
+        };
+        for sql in setup {
+            driver.exec_internal(&sql, "setting up the session").await?;
+        }
+        tracing::debug!(url = %driver.redacted_url, ?backend, "connected");
+        Ok(driver)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL with its password hidden.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// `text` with the URL's secrets hidden.
+    pub fn redact(&self, text: &str) -> String {
+        redact_secrets(text, &self.secrets)
+    }
+
+    fn db_error(&self, e: sqlx::Error) -> DbError {
+        let (code, lock_timeout) = match &e {
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.into_owned());
+                let lock = match self.backend {
+                    Backend::Postgres => postgres::is_lock_timeout(code.as_deref()),
+                    Backend::Mysql => mysql::is_lock_timeout(d.as_ref()),
+                    Backend::Sqlite => sqlite::is_lock_timeout(code.as_deref()),
+                };
+                (code, lock)
+            }
+            _ => (None, false),
+        };
+        let message = match &e {
+            sqlx::Error::Database(d) => d.message().to_string(),
+            other => other.to_string(),
+        };
+        DbError {
+            message: self.redact(&message),
+            code,
+            lock_timeout,
+        }
+    }
+
+    fn internal(&self, doing: &str, e: sqlx::Error) -> Error {
+        Error::Database {
+            url: self.redacted_url.clone(),
+            doing: doing.to_string(),
+            message: self.db_error(e).message,
+        }
+    }
+
+    async fn exec_internal(&mut self, sql: &str, doing: &str) -> Result<(), Error> {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.internal(doing, e)),
+        }
+    }
+
+    /// Runs one statement of a migration.
+    pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&mut self) -> Result<(), Error> {
+        let sql = if self.backend == Backend::Sqlite {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        self.exec_internal(sql, "starting a transaction").await
+    }
+
+    /// Commits.
+    pub async fn commit(&mut self) -> Result<(), Error> {
+        self.exec_internal("COMMIT", "committing").await
+    }
+
+    /// Rolls back; an error here is logged, not returned, since the caller is
+    /// already reporting the error that caused it.
+    pub async fn rollback(&mut self) {
+        if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await {
+            tracing::warn!(error = %self.redact(&e.to_string()), "rollback failed");
+        }
+    }
+
+    /// `?` placeholders turned into `$n` for PostgreSQL (our own SQL only).
+    fn q(&self, sql: &str) -> String {
+        if self.backend != Backend::Postgres {
+            return sql.to_string();
+        }
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Reads the history; `None` when the tables do not exist yet.
+    pub async fn read_history(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
+        let sql = format!(
+            "SELECT {APPLIED_COLUMNS} FROM {} ORDER BY seq",
+            self.tables.applied
+        );
+        let rows = match sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                if self.is_missing_table(&e) {
+                    return Ok(None);
+                }
+                return Err(self.internal("reading the history", e));
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(
+                self.applied_from_row(&row)
+                    .map_err(|e| self.internal("reading the history", e))?,
+            );
+        }
+        Ok(Some(out))
+    }
+
+    fn is_missing_table(&self, e: &sqlx::Error) -> bool {
+        let sqlx::Error::Database(d) = e else {
+            return false;
+        };
+        match self.backend {
+            Backend::Postgres => d.code().as_deref() == Some("42P01"),
+            Backend::Mysql => mysql::is_missing_table(d.as_ref()),
+            Backend::Sqlite => d.message().contains("no such table"),
+        }
+    }
+
+    fn applied_from_row(&self, row: &AnyRow) -> Result<AppliedStage, sqlx::Error> {
+        let stage: String = row.try_get("stage")?;
+        let state: String = row.try_get("state")?;
+        Ok(AppliedStage {
+            version: row.try_get("version")?,
+            stage: StageKind::parse(&stage).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("unknown stage `{stage}` in the history table"))
+            })?,
+            name: row.try_get("name")?,
+            up_checksum: row.try_get("up_checksum")?,
+            down_sql: row.try_get("down_sql")?,
+            down_checksum: row.try_get("down_checksum")?,
+            down_path: row.try_get("down_path")?,
+            applied_at: row.try_get("applied_at")?,
+            applied_by: row.try_get("applied_by")?,
+            duration_ms: row.try_get("duration_ms")?,
+            seq: row.try_get("seq")?,
+            state: if state == "failed" {
+                RowState::Failed
+            } else {
+                RowState::Applied
+            },
+            failed_direction: row.try_get("failed_direction")?,
+            statements_done: row.try_get("statements_done")?,
+            error: row.try_get("error")?,
+        })
+    }
+
+    /// Creates the history tables if they are missing, and refuses tables
+    /// written by a newer release.
+    pub async fn ensure_tables(&mut self) -> Result<(), Error> {
+        let ddl = match self.backend {
+            Backend::Postgres => postgres::history_ddl(&self.tables),
+            Backend::Mysql => mysql::history_ddl(&self.tables),
+            Backend::Sqlite => sqlite::history_ddl(&self.tables),
+        };
+        for sql in ddl {
+            self.exec_internal(&sql, "creating the history tables")
+                .await?;
+        }
+        let select = format!(
+            "SELECT value FROM {} WHERE name = 'schema_version'",
+            self.tables.meta
+        );
+        let found: Option<String> = sqlx::query_scalar(AssertSqlSafe(select))
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("reading the history tables' version", e))?;
+        match found {
+            None => {
+                let insert = self.q(&format!(
+                    "INSERT INTO {} (name, value) VALUES ('schema_version', ?)",
+                    self.tables.meta
+                ));
+                sqlx::query(AssertSqlSafe(insert))
+                    .bind(HISTORY_SCHEMA_VERSION.to_string())
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(|e| self.internal("writing the history tables' version", e))?;
+            }
+            Some(v) => {
+                let v: i64 = v.parse().unwrap_or(i64::MAX);
+                if v > HISTORY_SCHEMA_VERSION {
+                    return Err(Error::NewerHistory {
+                        found: v,
+                        supported: HISTORY_SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a history row.
+    pub async fn insert_applied(&mut self, r: &AppliedStage) -> Result<(), Error> {
+        let sql = self.q(&format!(
+            "INSERT INTO {} ({APPLIED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.tables.applied
+        ));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(r.version)
+            .bind(r.stage.name())
+            .bind(&r.name)
+            .bind(&r.up_checksum)
+            .bind(&r.down_sql)
+            .bind(&r.down_checksum)
+            .bind(&r.down_path)
+            .bind(&r.applied_at)
+            .bind(&r.applied_by)
+            .bind(r.duration_ms)
+            .bind(r.seq)
+            .bind(r.state.name())
+            .bind(&r.failed_direction)
+            .bind(r.statements_done)
+            .bind(&r.error)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing the history", e))?;
+        Ok(())
+    }
+
+    /// Removes a history row (the stage was reverted).
+    pub async fn delete_applied(&mut self, version: i64, stage: StageKind) -> Result<(), Error> {
+        let sql = self.q(&format!(
+            "DELETE FROM {} WHERE version = ? AND stage = ?",
+            self.tables.applied
+        ));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(version)
+            .bind(stage.name())
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing the history", e))?;
+        Ok(())
+    }
+
+    /// Sets a row's state and progress.
+    pub async fn update_state(
+        &mut self,
+        version: i64,
+        stage: StageKind,
+        state: RowState,
+        direction: Option<&str>,
+        statements_done: Option<i64>,
+        error: Option<&str>,
+        duration_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        let sql = self.q(&format!(
+            "UPDATE {} SET state = ?, failed_direction = ?, statements_done = ?, error = ?, duration_ms = COALESCE(?, duration_ms) WHERE version = ? AND stage = ?",
+            self.tables.applied
+        ));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(state.name())
+            .bind(direction)
+            .bind(statements_done)
+            .bind(error)
+            .bind(duration_ms)
+            .bind(version)
+            .bind(stage.name())
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing the history", e))?;
+        Ok(())
+    }
+
+    /// The next apply sequence number.
+    pub async fn next_seq(&mut self) -> Result<i64, Error> {
+        let sql = format!(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM {}",
+            self.tables.applied
+        );
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("reading the history", e))
+    }
+
+    /// Appends to the event log.
+    pub async fn insert_event(&mut self, ev: &Event) -> Result<(), Error> {
+        let sql = self.q(&format!(
+            "INSERT INTO {} (run_id, at, actor, action, version, stage, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.tables.events
+        ));
+        let detail = ev.detail.as_deref().map(|d| self.redact(d));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&ev.run_id)
+            .bind(&ev.at)
+            .bind(&ev.actor)
+            .bind(&ev.action)
+            .bind(ev.version)
+            .bind(&ev.stage)
+            .bind(&ev.outcome)
+            .bind(detail)
+            .bind(ev.duration_ms)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing the event log", e))?;
+        Ok(())
+    }
+
+    /// The event log, oldest first; empty when the tables do not exist.
+    pub async fn read_events(&mut self) -> Result<Vec<Event>, Error> {
+        let sql = format!(
+            "SELECT id, run_id, at, actor, action, version, stage, outcome, detail, duration_ms FROM {} ORDER BY id",
+            self.tables.events
+        );
+        let rows = match sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
+            Err(e) => return Err(self.internal("reading the event log", e)),
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    id: r.try_get("id")?,
+                    run_id: r.try_get("run_id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    version: r.try_get("version")?,
+                    stage: r.try_get("stage")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                    duration_ms: r.try_get("duration_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.internal("reading the event log", e))
+    }
+
+    /// Takes the runner lock, waiting at most `wait`. Polls with a
+    /// non-blocking attempt, so a waiting runner never holds a transaction
+    /// open (a blocking lock call would deadlock `CREATE INDEX CONCURRENTLY`).
+    pub async fn lock(&mut self, wait: Duration) -> Result<(), Error> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(20);
+        let mut session = match self.backend {
+            Backend::Sqlite => None,
+            _ => Some(connect_raw(&self.url, &self.redacted_url, &self.secrets).await?),
+        };
+        loop {
+            let got = match (&mut session, self.backend) {
+                (Some(conn), Backend::Postgres) => {
+                    postgres::try_lock(conn, &self.tables.prefix).await
+                }
+                (Some(conn), Backend::Mysql) => mysql::try_lock(conn, &self.tables.prefix).await,
+                _ => match sqlite::lock_path(&self.url) {
+                    Some(path) => match sqlite::try_lock(&path) {
+                        Ok(Some(file)) => {
+                            self.lock = Some(RunnerLock::File(file));
+                            return Ok(());
+                        }
+                        Ok(None) => Ok(false),
+                        Err(e) => {
+                            return Err(Error::Lock {
+                                message: format!(
+                                    "cannot use the lock file {}: {e}",
+                                    path.display()
+                                ),
+                            });
+                        }
+                    },
+                    None => {
+                        self.lock = Some(RunnerLock::None);
+                        return Ok(());
+                    }
+                },
+            };
+            match got {
+                Ok(true) => {
+                    self.lock = Some(RunnerLock::Session(
+                        session.take().expect("session connection"),
+                    ));
+                    tracing::debug!("runner lock taken");
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => return Err(self.internal("taking the runner lock", e)),
+            }
+            if started.elapsed() >= wait {
+                let holder = match (&mut session, self.backend) {
+                    (Some(conn), Backend::Postgres) => {
+                        postgres::lock_holder(conn, &self.tables.prefix).await
+                    }
+                    (Some(conn), Backend::Mysql) => {
+                        mysql::lock_holder(conn, &self.tables.prefix).await
+                    }
+                    _ => sqlite::lock_path(&self.url).and_then(|p| sqlite::lock_holder(&p)),
+                };
+                return Err(Error::LockTimeout {
+                    waited: wait,
+                    holder,
+                });
+            }
+            if started.elapsed().as_millis() % 5000 < delay.as_millis() {
+                tracing::info!(waited = ?started.elapsed(), "waiting for another migrate run to finish");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Releases the runner lock.
+    pub async fn unlock(&mut self) {
+        match self.lock.take() {
+            Some(RunnerLock::Session(mut conn)) => {
+                let result = match self.backend {
+                    Backend::Postgres => postgres::unlock(&mut conn, &self.tables.prefix).await,
+                    _ => mysql::unlock(&mut conn, &self.tables.prefix).await,
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %self.redact(&e.to_string()), "releasing the lock failed; closing its connection releases it");
+                }
+                let _ = conn.close().await;
+            }
+            Some(RunnerLock::File(file)) => {
+                let _ = file.unlock();
+            }
+            Some(RunnerLock::None) | None => {}
+        }
+    }
+
+    /// The configured statement lock timeout.
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// Closes the connection.
+    pub async fn close(mut self) {
+        self.unlock().await;
+        let _ = self.conn.close().await;
+    }
+}
+
+fn normalize_url(backend: Backend, url: &str) -> String {
+    match backend {
+        Backend::Postgres => url.replacen("postgresql:", "postgres:", 1),
+        Backend::Mysql => url.replacen("mariadb:", "mysql:", 1),
+        Backend::Sqlite => sqlite::normalize_url(url),
+    }
+}
+
+async fn connect_raw(
+    url: &str,
+    redacted: &str,
+    secrets: &[String],
+) -> Result<AnyConnection, Error> {
+    AnyConnection::connect(url).await.map_err(|e| {
+        let input = matches!(e, sqlx::Error::Configuration(_));
+        let message = match &e {
+            sqlx::Error::Database(d) => d.message().to_string(),
+            other => other.to_string(),
+        };
+        Error::Connect {
+            url: redacted.to_string(),
+            message: redact_secrets(&message, secrets),
+            bad_url: input,
+        }
+    })
+}

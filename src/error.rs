@@ -1,0 +1,207 @@
+//! Errors of the runner and drivers: data carrying what the user needs.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::Blocker;
+use crate::source::{Direction, LoadError, StageKind};
+
+/// A database's answer to a statement that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DbError {
+    /// The database's message (secrets redacted).
+    pub message: String,
+    /// SQLSTATE or engine code, when there is one.
+    pub code: Option<String>,
+    /// It failed waiting for a lock: worth a retry.
+    pub lock_timeout: bool,
+}
+
+/// A stage that has been applied or reverted by a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// Migration version.
+    pub version: i64,
+    /// `0003_add_x`.
+    pub migration: String,
+    /// Which stage.
+    pub stage: StageKind,
+    /// Applied (up) or reverted (down).
+    pub direction: Direction,
+    /// Statements run.
+    pub statements: usize,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Attempts needed (more than one after lock timeouts).
+    pub attempts: u32,
+}
+
+/// A stage that failed while running.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageFailure {
+    /// `0003_add_x`.
+    pub migration: String,
+    /// Version.
+    pub version: i64,
+    /// Stage.
+    pub stage: StageKind,
+    /// Applying or reverting.
+    pub direction: Direction,
+    /// 1-based number of the failing statement within the script.
+    pub statement: usize,
+    /// `file:line` of that statement.
+    pub location: String,
+    /// The first line of the statement.
+    pub excerpt: String,
+    /// The database's error.
+    pub db: DbError,
+    /// True when the stage ran in a transaction that was rolled back: the
+    /// database is exactly as before the stage.
+    pub rolled_back: bool,
+    /// Statements of the stage that did complete (non-transactional stages).
+    pub statements_done: usize,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Stages the run completed before this one.
+    pub completed: Vec<StepReport>,
+}
+
+impl fmt::Display for StageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let doing = match self.direction {
+            Direction::Up => "applying",
+            Direction::Down => "reverting",
+        };
+        write!(
+            f,
+            "{} ({}) failed while {doing}, at statement {} ({}): {}",
+            self.migration, self.stage, self.statement, self.location, self.db.message
+        )?;
+        if let Some(code) = &self.db.code {
+            write!(f, " [{code}]")?;
+        }
+        write!(f, "\n  statement: {}", self.excerpt)?;
+        if self.attempts > 1 {
+            write!(
+                f,
+                "\n  gave up after {} attempts: another session held a lock on the table",
+                self.attempts
+            )?;
+        }
+        if self.rolled_back {
+            write!(
+                f,
+                "\n  the stage was rolled back: the database is as it was before it"
+            )?;
+        } else if self.statements_done == 0 {
+            write!(
+                f,
+                "\n  no statement of the stage had completed: the database is as it was before it"
+            )?;
+        } else {
+            write!(
+                f,
+                "\n  the stage ran outside a transaction and {} statement(s) completed; the history marks it failed.\n  check the database, finish or undo the stage by hand, then run `migrate resolve {}:{} --as applied|reverted --reason ...`",
+                self.statements_done, self.version, self.stage
+            )?;
+        }
+        if !self.completed.is_empty() {
+            let done: Vec<String> = self
+                .completed
+                .iter()
+                .map(|s| format!("{} ({})", s.migration, s.stage))
+                .collect();
+            write!(f, "\n  completed before the failure: {}", done.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong outside the checker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The migration files could not be read.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The URL's scheme names no supported database.
+    #[error(
+        "unknown database URL scheme `{scheme}` in `{url}`: use sqlite://FILE, postgres://USER@HOST/DB or mysql://USER@HOST/DB (mariadb:// works too)"
+    )]
+    UnknownScheme {
+        /// The scheme found.
+        scheme: String,
+        /// The redacted URL.
+        url: String,
+    },
+    /// The database could not be reached or refused the login.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The redacted URL.
+        url: String,
+        /// What the driver said (redacted).
+        message: String,
+        /// The URL itself is malformed (bad input rather than a failure).
+        bad_url: bool,
+    },
+    /// A query of migrate's own failed.
+    #[error("{doing} on {url} failed: {message}")]
+    Database {
+        /// The redacted URL.
+        url: String,
+        /// What migrate was doing.
+        doing: String,
+        /// The database's message.
+        message: String,
+    },
+    /// The history tables come from a newer release.
+    #[error(
+        "the history tables were written by a newer release of migrate (history schema {found}, this release knows {supported}): upgrade migrate before running it against this database"
+    )]
+    NewerHistory {
+        /// Version found.
+        found: i64,
+        /// Version this release writes.
+        supported: i64,
+    },
+    /// The runner lock could not be used.
+    #[error("cannot take the runner lock: {message}")]
+    Lock {
+        /// Why.
+        message: String,
+    },
+    /// Another runner held the lock for longer than the wait allowed.
+    #[error("another migrate run holds the lock{}; gave up after {}. Wait for it to finish, or raise --lock-wait", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default(), humantime::format_duration(*waited))]
+    LockTimeout {
+        /// How long we waited.
+        waited: Duration,
+        /// Who holds it, where the database can tell.
+        holder: Option<String>,
+    },
+    /// The plan was refused before anything ran.
+    #[error("refused; nothing was run:{}", blockers.iter().map(|b| format!("\n  - {b}")).collect::<String>())]
+    Refused {
+        /// Every reason.
+        blockers: Vec<Blocker>,
+    },
+    /// A statement failed while running a stage.
+    #[error("{0}")]
+    StageFailed(Box<StageFailure>),
+    /// A target, version or stage given by the user does not exist.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl Error {
+    /// Bad usage or input (exit code 2) rather than a failure or refusal (1).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Load(_)
+                | Error::UnknownScheme { .. }
+                | Error::BadInput(_)
+                | Error::Connect { bad_url: true, .. }
+        )
+    }
+}

@@ -1,0 +1,926 @@
+//! The runner: lock, ensure tables, verify, plan, execute, record, unlock.
+//!
+//! Invariants:
+//! - nothing is executed before the whole plan is built and validated;
+//! - every stage is applied exactly once, under the runner lock, with the
+//!   history re-read after the lock is taken;
+//! - on PostgreSQL and SQLite a transactional stage and its history row
+//!   commit together; elsewhere the row is written as `failed` first and
+//!   completed after, so a crash leaves a visible state;
+//! - the lock is released on every path that returns.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::driver::{ConnectOptions, Driver, Event};
+use crate::error::{DbError, Error, StageFailure, StepReport};
+use crate::history::{AppliedStage, RowState, Verification, verify};
+use crate::plan::{Blocker, DownTarget, Step, plan_down, plan_up};
+use crate::source::{Direction, Source, StageKind};
+use crate::sql::{Statement, split};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How long to wait for another runner's lock.
+    pub lock_wait: Duration,
+    /// Attempts for a stage (or, outside a transaction, a statement) that
+    /// fails on a lock timeout.
+    pub lock_retries: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            lock_wait: Duration::from_secs(60),
+            lock_retries: 3,
+        }
+    }
+}
+
+/// What happens as a run goes, for progress output.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A stage starts.
+    Start(&'a Step),
+    /// A stage finished.
+    Done(&'a StepReport),
+    /// A lock timeout; the stage or statement is tried again after `delay`.
+    Retry {
+        /// The stage.
+        step: &'a Step,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Wait before the next.
+        delay: Duration,
+    },
+}
+
+/// The result of `up` or `down`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    /// Stages run, in order.
+    pub steps: Vec<StepReport>,
+    /// Notes for the user (stored downs that differ from the files, ...).
+    pub notes: Vec<String>,
+}
+
+/// A planned run, for `--dry-run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRun {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+/// One stage in `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStatus {
+    /// Which stage.
+    pub stage: StageKind,
+    /// `applied`, `pending` or `failed`.
+    pub state: &'static str,
+    /// When applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    /// The up file changed after it was applied.
+    pub drift: bool,
+    /// The down on disk differs from the stored one.
+    pub down_changed: bool,
+    /// For a failed stage: what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One migration in `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationStatus {
+    /// Version.
+    pub version: i64,
+    /// Version as spelled.
+    pub version_text: String,
+    /// Name.
+    pub name: String,
+    /// Applied but not in the source directory (a newer release was rolled back).
+    pub unknown: bool,
+    /// Its stages.
+    pub stages: Vec<StageStatus>,
+}
+
+/// The answer of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Every migration, on disk or in the history, by version.
+    pub migrations: Vec<MigrationStatus>,
+    /// Counts.
+    pub applied: usize,
+    /// Counts.
+    pub pending: usize,
+    /// Counts.
+    pub failed: usize,
+    /// Applied ups changed on disk.
+    pub drift: usize,
+}
+
+/// What `resolve` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The stage is (now) fully applied.
+    Applied,
+    /// The stage is (now) not applied at all.
+    Reverted,
+}
+
+/// Applies and reverts migrations of one source on one database.
+pub struct Runner {
+    driver: Driver,
+    source: Source,
+    options: RunOptions,
+    run_id: String,
+    actor: String,
+}
+
+impl Runner {
+    /// Connects to `url` for `source`.
+    pub async fn connect(
+        url: &str,
+        source: Source,
+        connect: &ConnectOptions,
+        options: RunOptions,
+    ) -> Result<Runner, Error> {
+        let driver = Driver::connect(url, connect).await?;
+        Ok(Runner::new(driver, source, options))
+    }
+
+    /// A runner over an open driver.
+    pub fn new(driver: Driver, source: Source, options: RunOptions) -> Runner {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Runner {
+            driver,
+            source,
+            options,
+            run_id: format!("{:x}-{:x}", nanos, std::process::id()),
+            actor: format!(
+                "{}@{}",
+                std::env::var("USER")
+                    .or_else(|_| std::env::var("USERNAME"))
+                    .unwrap_or_else(|_| "unknown".into()),
+                hostname()
+            ),
+        }
+    }
+
+    /// The driver, for callers that need the connection afterwards.
+    pub fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.driver.close().await;
+    }
+
+    /// The history as it is now (empty when the tables do not exist).
+    pub async fn history(&mut self) -> Result<Vec<AppliedStage>, Error> {
+        Ok(self.driver.read_history().await?.unwrap_or_default())
+    }
+
+    /// The event log, oldest first.
+    pub async fn events(&mut self) -> Result<Vec<Event>, Error> {
+        self.driver.read_events().await
+    }
+
+    /// Every migration and stage: applied, pending or failed, with drift.
+    pub async fn status(&mut self) -> Result<Status, Error> {
+        let history = self.history().await?;
+        Ok(status_of(&self.source, &history))
+    }
+
+    /// The plan `up` would run, without locking or changing anything.
+    pub async fn plan_up(&mut self, to: Option<i64>) -> Result<PlannedRun, Error> {
+        let history = self.history().await?;
+        self.check_target(to, &history)?;
+        let v = verify(&self.source, &history);
+        let steps = plan_up(&self.source, &history, &v, to)
+            .map_err(|blockers| Error::Refused { blockers })?;
+        self.validate(&steps)?;
+        Ok(PlannedRun {
+            steps,
+            notes: notes(&v),
+        })
+    }
+
+    /// The plan `down` would run, without locking or changing anything.
+    pub async fn plan_down(&mut self, target: DownTarget) -> Result<PlannedRun, Error> {
+        let history = self.history().await?;
+        if let DownTarget::Version(v) = target {
+            self.check_target(Some(v), &history)?;
+        }
+        let v = verify(&self.source, &history);
+        let steps = plan_down(&self.source, &history, &v, target)
+            .map_err(|blockers| Error::Refused { blockers })?;
+        self.validate(&steps)?;
+        Ok(PlannedRun {
+            steps,
+            notes: notes(&v),
+        })
+    }
+
+    fn check_target(&self, to: Option<i64>, history: &[AppliedStage]) -> Result<(), Error> {
+        match to {
+            Some(v)
+                if v != 0
+                    && self.source.get(v).is_none()
+                    && !history.iter().any(|r| r.version == v) =>
+            {
+                Err(Error::BadInput(format!(
+                    "no migration has version {v}: it is neither in {} nor in the history (`migrate status` lists them; 0 means before the first)",
+                    self.source.dir.display()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies every pending stage up to `to`.
+    pub async fn up(
+        &mut self,
+        to: Option<i64>,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<RunReport, Error> {
+        // Fast path: a start-up with nothing to do reads the history once and
+        // takes no lock.
+        if let Some(history) = self.driver.read_history().await? {
+            self.check_target(to, &history)?;
+            let v = verify(&self.source, &history);
+            if let Ok(steps) = plan_up(&self.source, &history, &v, to)
+                && steps.is_empty()
+            {
+                tracing::info!("nothing to apply");
+                return Ok(RunReport {
+                    steps: vec![],
+                    notes: notes(&v),
+                });
+            }
+        }
+        self.locked(
+            |runner, history, v| {
+                runner.check_target(to, history)?;
+                plan_up(&runner.source, history, v, to)
+                    .map_err(|blockers| Error::Refused { blockers })
+            },
+            on,
+        )
+        .await
+    }
+
+    /// Reverts stages, most recently applied first, with the stored downs.
+    pub async fn down(
+        &mut self,
+        target: DownTarget,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<RunReport, Error> {
+        self.locked(
+            |runner, history, v| {
+                if let DownTarget::Version(version) = target {
+                    runner.check_target(Some(version), history)?;
+                }
+                plan_down(&runner.source, history, v, target)
+                    .map_err(|blockers| Error::Refused { blockers })
+            },
+            on,
+        )
+        .await
+    }
+
+    async fn locked(
+        &mut self,
+        plan: impl FnOnce(&Runner, &[AppliedStage], &Verification) -> Result<Vec<Step>, Error>,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<RunReport, Error> {
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            self.driver.ensure_tables().await?;
+            let history = self.history().await?;
+            let v = verify(&self.source, &history);
+            let steps = plan(self, &history, &v)?;
+            self.validate(&steps)?;
+            let mut report = RunReport {
+                steps: vec![],
+                notes: notes(&v),
+            };
+            let mut seq = self.driver.next_seq().await?;
+            for step in &steps {
+                on(Progress::Start(step));
+                match self.execute(step, seq, on).await {
+                    Ok(done) => {
+                        on(Progress::Done(&done));
+                        report.steps.push(done);
+                        seq += 1;
+                    }
+                    Err(Error::StageFailed(mut failure)) => {
+                        failure.completed = std::mem::take(&mut report.steps);
+                        return Err(Error::StageFailed(failure));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(report)
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+
+    /// Checks what can be checked before anything runs: transaction control
+    /// statements inside a stage that migrate wraps in a transaction.
+    fn validate(&self, steps: &[Step]) -> Result<(), Error> {
+        let mut blockers = Vec::new();
+        for step in steps {
+            if let Err(b) = self.statements(step) {
+                blockers.push(b);
+            }
+        }
+        if blockers.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Refused { blockers })
+        }
+    }
+
+    fn transactional(&self, step: &Step) -> bool {
+        self.driver.backend().capabilities().transactional_ddl && !step.script.no_transaction()
+    }
+
+    /// The statements to run. In a transactional stage a leading `BEGIN` and
+    /// a trailing `COMMIT` (golang-migrate files often have them) are
+    /// dropped; any other transaction control is refused.
+    fn statements(&self, step: &Step) -> Result<Vec<Statement>, Blocker> {
+        let sql = &step.script.sql;
+        let mut statements = split(sql, self.driver.backend().dialect());
+        if !self.transactional(step) {
+            return Ok(statements);
+        }
+        let kind = |s: &Statement| -> Option<&'static str> {
+            let words: Vec<String> = s
+                .words(sql)
+                .take(2)
+                .map(|w| w.to_ascii_uppercase())
+                .collect();
+            match (
+                words.first().map(String::as_str),
+                words.get(1).map(String::as_str),
+                words.len(),
+            ) {
+                (Some("BEGIN"), None | Some("TRANSACTION") | Some("WORK"), _) => Some("begin"),
+                (Some("START"), Some("TRANSACTION"), _) => Some("begin"),
+                (Some("COMMIT" | "END"), _, _) => Some("commit"),
+                (Some("ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE"), _, _) => Some("other"),
+                _ => None,
+            }
+        };
+        if statements.first().and_then(|s| kind(s)) == Some("begin")
+            && statements.last().and_then(|s| kind(s)) == Some("commit")
+            && statements.len() >= 2
+        {
+            statements.pop();
+            statements.remove(0);
+        }
+        if let Some(s) = statements.iter().find(|s| kind(s).is_some()) {
+            return Err(Blocker {
+                version: Some(step.version),
+                message: format!(
+                    "{}: `{}` at {} controls the transaction, but migrate already runs each stage in one. Remove it, or put `-- migrate:no-transaction` at the top of the file to manage transactions yourself",
+                    step.label(),
+                    first_line(s.text(sql)),
+                    step.script.location(s.line)
+                ),
+            });
+        }
+        Ok(statements)
+    }
+
+    async fn event(
+        &mut self,
+        action: &str,
+        step: Option<&Step>,
+        outcome: &str,
+        detail: Option<String>,
+        duration: Option<Duration>,
+    ) -> Result<(), Error> {
+        let ev = Event {
+            id: 0,
+            run_id: self.run_id.clone(),
+            at: now(),
+            actor: self.actor.clone(),
+            action: action.to_string(),
+            version: step.map(|s| s.version),
+            stage: step.map(|s| s.stage.name().to_string()),
+            outcome: outcome.to_string(),
+            detail,
+            duration_ms: duration.map(|d| d.as_millis() as i64),
+        };
+        self.driver.insert_event(&ev).await
+    }
+
+    fn applied_row(
+        &self,
+        step: &Step,
+        seq: i64,
+        state: RowState,
+        duration: Duration,
+    ) -> AppliedStage {
+        AppliedStage {
+            version: step.version,
+            stage: step.stage,
+            name: step.name.clone(),
+            up_checksum: step.script.checksum.to_string(),
+            down_sql: step.down.as_ref().map(|d| d.sql.clone()),
+            down_checksum: step.down.as_ref().map(|d| d.checksum.to_string()),
+            down_path: step.down.as_ref().map(|d| d.path.display().to_string()),
+            applied_at: now(),
+            applied_by: self.actor.clone(),
+            duration_ms: duration.as_millis() as i64,
+            seq,
+            state,
+            failed_direction: (state == RowState::Failed).then(|| "up".to_string()),
+            statements_done: (state == RowState::Failed).then_some(0),
+            error: None,
+        }
+    }
+
+    fn failure(
+        &self,
+        step: &Step,
+        statements: &[Statement],
+        index: usize,
+        db: DbError,
+        rolled_back: bool,
+        attempts: u32,
+    ) -> Error {
+        let s = &statements[index];
+        Error::StageFailed(Box::new(StageFailure {
+            migration: format!("{}_{}", step.version_text, step.name),
+            version: step.version,
+            stage: step.stage,
+            direction: step.direction,
+            statement: index + 1,
+            location: step.script.location(s.line),
+            excerpt: first_line(s.text(&step.script.sql)).to_string(),
+            db,
+            rolled_back,
+            statements_done: if rolled_back { 0 } else { index },
+            attempts,
+            completed: vec![],
+        }))
+    }
+
+    async fn execute(
+        &mut self,
+        step: &Step,
+        seq: i64,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<StepReport, Error> {
+        let statements = self
+            .statements(step)
+            .map_err(|b| Error::Refused { blockers: vec![b] })?;
+        let started = Instant::now();
+        let action = match step.direction {
+            Direction::Up => "apply",
+            Direction::Down => "revert",
+        };
+        let retries = self.options.lock_retries.max(1);
+        let mut attempts = 1;
+        if self.transactional(step) {
+            'attempt: loop {
+                self.driver.begin().await?;
+                for (i, s) in statements.iter().enumerate() {
+                    if let Err(db) = self.driver.execute(s.text(&step.script.sql)).await {
+                        self.driver.rollback().await;
+                        if db.lock_timeout && attempts < retries {
+                            let delay = backoff(attempts);
+                            on(Progress::Retry {
+                                step,
+                                attempt: attempts,
+                                delay,
+                            });
+                            self.event(
+                                action,
+                                Some(step),
+                                "retry",
+                                Some(format!("statement {}: {}", i + 1, db.message)),
+                                None,
+                            )
+                            .await?;
+                            tokio::time::sleep(delay).await;
+                            attempts += 1;
+                            continue 'attempt;
+                        }
+                        let detail = format!("statement {}: {}", i + 1, db.message);
+                        self.event(
+                            action,
+                            Some(step),
+                            "failed",
+                            Some(detail),
+                            Some(started.elapsed()),
+                        )
+                        .await?;
+                        return Err(self.failure(step, &statements, i, db, true, attempts));
+                    }
+                }
+                let elapsed = started.elapsed();
+                match step.direction {
+                    Direction::Up => {
+                        self.driver
+                            .insert_applied(&self.applied_row(
+                                step,
+                                seq,
+                                RowState::Applied,
+                                elapsed,
+                            ))
+                            .await?
+                    }
+                    Direction::Down => self.driver.delete_applied(step.version, step.stage).await?,
+                }
+                self.event(action, Some(step), "ok", None, Some(elapsed))
+                    .await?;
+                self.driver.commit().await?;
+                break;
+            }
+        } else {
+            // Outside a transaction: the row says `failed` until the stage completes.
+            match step.direction {
+                Direction::Up => {
+                    self.driver
+                        .insert_applied(&self.applied_row(
+                            step,
+                            seq,
+                            RowState::Failed,
+                            Duration::ZERO,
+                        ))
+                        .await?
+                }
+                Direction::Down => {
+                    self.driver
+                        .update_state(
+                            step.version,
+                            step.stage,
+                            RowState::Failed,
+                            Some("down"),
+                            Some(0),
+                            None,
+                            None,
+                        )
+                        .await?
+                }
+            }
+            let direction = match step.direction {
+                Direction::Up => "up",
+                Direction::Down => "down",
+            };
+            for (i, s) in statements.iter().enumerate() {
+                loop {
+                    match self.driver.execute(s.text(&step.script.sql)).await {
+                        Ok(()) => break,
+                        Err(db) if db.lock_timeout && attempts < retries => {
+                            let delay = backoff(attempts);
+                            on(Progress::Retry {
+                                step,
+                                attempt: attempts,
+                                delay,
+                            });
+                            self.event(
+                                action,
+                                Some(step),
+                                "retry",
+                                Some(format!("statement {}: {}", i + 1, db.message)),
+                                None,
+                            )
+                            .await?;
+                            tokio::time::sleep(delay).await;
+                            attempts += 1;
+                        }
+                        Err(db) => {
+                            if i == 0 {
+                                // Nothing ran: put the history back as it was.
+                                match step.direction {
+                                    Direction::Up => {
+                                        self.driver.delete_applied(step.version, step.stage).await?
+                                    }
+                                    Direction::Down => {
+                                        self.driver
+                                            .update_state(
+                                                step.version,
+                                                step.stage,
+                                                RowState::Applied,
+                                                None,
+                                                None,
+                                                None,
+                                                None,
+                                            )
+                                            .await?
+                                    }
+                                }
+                            } else {
+                                self.driver
+                                    .update_state(
+                                        step.version,
+                                        step.stage,
+                                        RowState::Failed,
+                                        Some(direction),
+                                        Some(i as i64),
+                                        Some(&db.message),
+                                        None,
+                                    )
+                                    .await?;
+                            }
+                            let detail = format!("statement {}: {}", i + 1, db.message);
+                            self.event(
+                                action,
+                                Some(step),
+                                "failed",
+                                Some(detail),
+                                Some(started.elapsed()),
+                            )
+                            .await?;
+                            return Err(self.failure(step, &statements, i, db, false, attempts));
+                        }
+                    }
+                }
+                if statements.len() > 1 && i + 1 < statements.len() {
+                    self.driver
+                        .update_state(
+                            step.version,
+                            step.stage,
+                            RowState::Failed,
+                            Some(direction),
+                            Some(i as i64 + 1),
+                            None,
+                            None,
+                        )
+                        .await?;
+                }
+            }
+            let elapsed = started.elapsed();
+            match step.direction {
+                Direction::Up => {
+                    self.driver
+                        .update_state(
+                            step.version,
+                            step.stage,
+                            RowState::Applied,
+                            None,
+                            None,
+                            None,
+                            Some(elapsed.as_millis() as i64),
+                        )
+                        .await?
+                }
+                Direction::Down => self.driver.delete_applied(step.version, step.stage).await?,
+            }
+            self.event(action, Some(step), "ok", None, Some(elapsed))
+                .await?;
+        }
+        let duration = started.elapsed();
+        tracing::info!(migration = %step.label(), direction = ?step.direction, ms = duration.as_millis() as u64, "stage done");
+        Ok(StepReport {
+            version: step.version,
+            migration: format!("{}_{}", step.version_text, step.name),
+            stage: step.stage,
+            direction: step.direction,
+            statements: statements.len(),
+            duration_ms: duration.as_millis() as u64,
+            attempts,
+        })
+    }
+
+    /// Records by hand what the database really holds for a stage: the way
+    /// out of a failed non-transactional stage. Runs no migration SQL.
+    pub async fn resolve(
+        &mut self,
+        version: i64,
+        stage: Option<StageKind>,
+        resolution: Resolution,
+        reason: &str,
+    ) -> Result<String, Error> {
+        if reason.trim().is_empty() {
+            return Err(Error::BadInput(
+                "resolve needs --reason: say what you checked, for the event log".into(),
+            ));
+        }
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            self.driver.ensure_tables().await?;
+            let history = self.history().await?;
+            let migration = self.source.get(version);
+            let stage = match stage {
+                Some(s) => s,
+                None => {
+                    let rows: Vec<&AppliedStage> = history.iter().filter(|r| r.version == version).collect();
+                    match (rows.as_slice(), migration) {
+                        ([one], _) => one.stage,
+                        ([], Some(m)) if m.stages.len() == 1 => m.stages[0].kind,
+                        _ => return Err(Error::BadInput(format!("say which stage of {version}: `{version}:expand` or `{version}:contract`"))),
+                    }
+                }
+            };
+            let row = history.iter().find(|r| r.version == version && r.stage == stage);
+            let step_label = format!("{version} ({stage})");
+            let detail = format!("as {}: {reason}", if resolution == Resolution::Applied { "applied" } else { "reverted" });
+            let message = match (resolution, row) {
+                (Resolution::Applied, Some(row)) => {
+                    // Take the file's checksum: this is also how an edit to an
+                    // applied up is accepted on purpose.
+                    let file_stage = migration.and_then(|m| m.stage(stage));
+                    let mut fixed = row.clone();
+                    fixed.state = RowState::Applied;
+                    fixed.failed_direction = None;
+                    fixed.statements_done = None;
+                    fixed.error = None;
+                    if let Some(s) = file_stage {
+                        fixed.up_checksum = s.up.checksum.to_string();
+                    }
+                    self.driver.delete_applied(version, stage).await?;
+                    self.driver.insert_applied(&fixed).await?;
+                    format!("{step_label} is recorded as applied")
+                }
+                (Resolution::Applied, None) => {
+                    let Some(m) = migration else {
+                        return Err(Error::BadInput(format!("no migration has version {version} in {}", self.source.dir.display())));
+                    };
+                    let Some(s) = m.stage(stage) else {
+                        return Err(Error::BadInput(format!("{} has no {stage} stage", m.label())));
+                    };
+                    let step = Step {
+                        direction: Direction::Up,
+                        version,
+                        version_text: m.version_text.clone(),
+                        name: m.name.clone(),
+                        stage,
+                        script: s.up.clone(),
+                        down: s.down.clone(),
+                    };
+                    let seq = self.driver.next_seq().await?;
+                    self.driver.insert_applied(&self.applied_row(&step, seq, RowState::Applied, Duration::ZERO)).await?;
+                    format!("{step_label} is recorded as applied (no SQL was run)")
+                }
+                (Resolution::Reverted, Some(_)) => {
+                    self.driver.delete_applied(version, stage).await?;
+                    format!("{step_label} is recorded as not applied")
+                }
+                (Resolution::Reverted, None) => {
+                    return Err(Error::BadInput(format!("{step_label} is not in the history: there is nothing to resolve")));
+                }
+            };
+            let ev = Event {
+                id: 0,
+                run_id: self.run_id.clone(),
+                at: now(),
+                actor: self.actor.clone(),
+                action: "resolve".into(),
+                version: Some(version),
+                stage: Some(stage.name().into()),
+                outcome: "forced".into(),
+                detail: Some(detail),
+                duration_ms: None,
+            };
+            self.driver.insert_event(&ev).await?;
+            Ok(message)
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+}
+
+fn notes(v: &Verification) -> Vec<String> {
+    let mut notes = Vec::new();
+    for d in &v.down_drift {
+        notes.push(format!(
+            "the down of {} ({}) on disk ({}) differs from the one stored when it was applied; a revert runs the stored one",
+            d.version, d.stage, d.path
+        ));
+    }
+    for (version, stage) in &v.unknown {
+        notes.push(format!("{version} ({stage}) is applied but not in the source directory (a newer release?); its stored down can still revert it"));
+    }
+    notes
+}
+
+/// Builds `status` from the source and the history.
+pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
+    let v = verify(source, history);
+    let mut migrations = Vec::new();
+    let row_of = |version: i64, stage: StageKind| {
+        history
+            .iter()
+            .find(|r| r.version == version && r.stage == stage)
+    };
+    let stage_status = |row: Option<&AppliedStage>, version: i64, stage: StageKind| {
+        let (state, error) = match row {
+            None => ("pending", None),
+            Some(r) if r.state == RowState::Failed => (
+                "failed",
+                Some(format!(
+                    "failed during {} after {} statement(s){}",
+                    r.failed_direction.as_deref().unwrap_or("up"),
+                    r.statements_done.unwrap_or(0),
+                    r.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )),
+            ),
+            Some(_) => ("applied", None),
+        };
+        StageStatus {
+            stage,
+            state,
+            applied_at: row.map(|r| r.applied_at.clone()),
+            drift: v
+                .drift
+                .iter()
+                .any(|d| d.version == version && d.stage == stage),
+            down_changed: v
+                .down_drift
+                .iter()
+                .any(|d| d.version == version && d.stage == stage),
+            error,
+        }
+    };
+    for m in &source.migrations {
+        migrations.push(MigrationStatus {
+            version: m.version,
+            version_text: m.version_text.clone(),
+            name: m.name.clone(),
+            unknown: false,
+            stages: m
+                .stages
+                .iter()
+                .map(|s| stage_status(row_of(m.version, s.kind), m.version, s.kind))
+                .collect(),
+        });
+    }
+    for row in history {
+        if source
+            .get(row.version)
+            .is_some_and(|m| m.stage(row.stage).is_some())
+        {
+            continue;
+        }
+        let status = stage_status(Some(row), row.version, row.stage);
+        match migrations.iter_mut().find(|m| m.version == row.version) {
+            Some(m) => m.stages.push(status),
+            None => migrations.push(MigrationStatus {
+                version: row.version,
+                version_text: row.version.to_string(),
+                name: row.name.clone(),
+                unknown: true,
+                stages: vec![status],
+            }),
+        }
+    }
+    migrations.sort_by_key(|m| m.version);
+    let count = |state: &str| {
+        migrations
+            .iter()
+            .flat_map(|m| &m.stages)
+            .filter(|s| s.state == state)
+            .count()
+    };
+    Status {
+        applied: count("applied"),
+        pending: count("pending"),
+        failed: count("failed"),
+        drift: v.drift.len(),
+        migrations,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.min(6)))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// This machine's name, for `applied_by` and lock holder messages.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
