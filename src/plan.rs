@@ -157,7 +157,7 @@ pub fn plan_down(
         .iter()
         .filter(|r| r.state == RowState::Applied)
         .collect();
-    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     let chosen: Vec<&AppliedStage> = match target {
         DownTarget::Steps(n) => rows.into_iter().take(n).collect(),
         DownTarget::Version(v) => rows.into_iter().filter(|r| r.version > v).collect(),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::driver::{ConnectOptions, Driver, Event};
+use crate::driver::{ConnectOptions, Driver, Event, RowUpdate};
 use crate::error::{DbError, Error, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
 use crate::plan::{Blocker, DownTarget, Step, plan_down, plan_up};
@@ -384,8 +384,8 @@ impl Runner {
                 _ => None,
             }
         };
-        if statements.first().and_then(|s| kind(s)) == Some("begin")
-            && statements.last().and_then(|s| kind(s)) == Some("commit")
+        if statements.first().and_then(&kind) == Some("begin")
+            && statements.last().and_then(&kind) == Some("commit")
             && statements.len() >= 2
         {
             statements.pop();
@@ -570,11 +570,7 @@ impl Runner {
                         .update_state(
                             step.version,
                             step.stage,
-                            RowState::Failed,
-                            Some("down"),
-                            Some(0),
-                            None,
-                            None,
+                            &RowUpdate::failed("down", 0, None),
                         )
                         .await?
                 }
@@ -617,11 +613,7 @@ impl Runner {
                                             .update_state(
                                                 step.version,
                                                 step.stage,
-                                                RowState::Applied,
-                                                None,
-                                                None,
-                                                None,
-                                                None,
+                                                &RowUpdate::applied(None),
                                             )
                                             .await?
                                     }
@@ -631,11 +623,7 @@ impl Runner {
                                     .update_state(
                                         step.version,
                                         step.stage,
-                                        RowState::Failed,
-                                        Some(direction),
-                                        Some(i as i64),
-                                        Some(&db.message),
-                                        None,
+                                        &RowUpdate::failed(direction, i as i64, Some(&db.message)),
                                     )
                                     .await?;
                             }
@@ -657,11 +645,7 @@ impl Runner {
                         .update_state(
                             step.version,
                             step.stage,
-                            RowState::Failed,
-                            Some(direction),
-                            Some(i as i64 + 1),
-                            None,
-                            None,
+                            &RowUpdate::failed(direction, i as i64 + 1, None),
                         )
                         .await?;
                 }
@@ -673,11 +657,7 @@ impl Runner {
                         .update_state(
                             step.version,
                             step.stage,
-                            RowState::Applied,
-                            None,
-                            None,
-                            None,
-                            Some(elapsed.as_millis() as i64),
+                            &RowUpdate::applied(Some(elapsed.as_millis() as i64)),
                         )
                         .await?
                 }

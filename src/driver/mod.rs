@@ -30,6 +30,45 @@ use crate::history::{AppliedStage, RowState};
 use crate::redact::{redact_secrets, redact_url, secrets_of};
 use crate::source::StageKind;
 
+/// A change to a history row's state.
+#[derive(Debug, Clone, Copy)]
+pub struct RowUpdate<'a> {
+    /// The new state.
+    pub state: RowState,
+    /// For a failed row: `up` or `down`.
+    pub direction: Option<&'a str>,
+    /// For a failed row: statements completed.
+    pub statements_done: Option<i64>,
+    /// For a failed row: the database's message.
+    pub error: Option<&'a str>,
+    /// For a completed up: how long it took.
+    pub duration_ms: Option<i64>,
+}
+
+impl RowUpdate<'_> {
+    /// Back to applied, with no failure detail.
+    pub fn applied(duration_ms: Option<i64>) -> RowUpdate<'static> {
+        RowUpdate {
+            state: RowState::Applied,
+            direction: None,
+            statements_done: None,
+            error: None,
+            duration_ms,
+        }
+    }
+
+    /// Failed (or in progress) in `direction` after `done` statements.
+    pub fn failed<'a>(direction: &'a str, done: i64, error: Option<&'a str>) -> RowUpdate<'a> {
+        RowUpdate {
+            state: RowState::Failed,
+            direction: Some(direction),
+            statements_done: Some(done),
+            error,
+            duration_ms: None,
+        }
+    }
+}
+
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -476,12 +515,15 @@ impl Driver {
         &mut self,
         version: i64,
         stage: StageKind,
-        state: RowState,
-        direction: Option<&str>,
-        statements_done: Option<i64>,
-        error: Option<&str>,
-        duration_ms: Option<i64>,
+        u: &RowUpdate<'_>,
     ) -> Result<(), Error> {
+        let RowUpdate {
+            state,
+            direction,
+            statements_done,
+            error,
+            duration_ms,
+        } = *u;
         let sql = self.q(&format!(
             "UPDATE {} SET state = ?, failed_direction = ?, statements_done = ?, error = ?, duration_ms = COALESCE(?, duration_ms) WHERE version = ? AND stage = ?",
             self.tables.applied

@@ -566,23 +566,36 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
         return None;
     }
     let up_text_end = down_marker.map_or(text.len(), |(start, _, _)| start);
-    let section = |from: usize, to: usize, no_tx: bool| -> (String, u32) {
+    let section = |from: usize, to: usize| -> (String, u32) {
         // A section starts on the line after its marker, so that its line
         // numbers map to the file's.
         let from = text[from..to].find('\n').map_or(to, |i| from + i + 1);
-        let mut sql = text[from..to].to_string();
-        if no_tx {
-            sql.insert_str(0, "-- migrate:no-transaction\n\n");
-        }
-        let offset = line_of(&text, from) - 1 - if no_tx { 2 } else { 0 };
-        (sql, offset)
+        (text[from..to].to_string(), line_of(&text, from) - 1)
     };
-    let (up_sql, up_offset) = section(up_end, up_text_end, up_no_tx);
-    let up = loader.script(path, up_sql, up_offset, Direction::Up);
+    // dbmate's `transaction:false` is our no-transaction, declared on the marker line.
+    let no_transaction = |script: &mut Script, marker: usize| {
+        script.directives.insert(
+            0,
+            Directive {
+                line: line_of(&text, marker),
+                kind: DirectiveKind::NoTransaction,
+                scope: Scope::File,
+            },
+        );
+    };
+    let (up_sql, up_offset) = section(up_end, up_text_end);
+    let mut up = loader.script(path, up_sql, up_offset, Direction::Up);
+    if let Some(up) = up.as_mut().filter(|_| up_no_tx) {
+        no_transaction(up, up_end - 1);
+    }
     let down = match down_marker {
-        Some((_, end, no_tx)) => {
-            let (sql, offset) = section(end, text.len(), no_tx);
-            Some(loader.script(path, sql, offset, Direction::Down)?)
+        Some((start, end, no_tx)) => {
+            let (sql, offset) = section(end, text.len());
+            let mut down = loader.script(path, sql, offset, Direction::Down)?;
+            if no_tx {
+                no_transaction(&mut down, start);
+            }
+            Some(down)
         }
         None => None,
     };

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmark: apply and revert 1,000 trivial migrations, and a no-op `up`,
+# on SQLite and (when MIGRATE_TEST_POSTGRES_URL is set) PostgreSQL.
+# Whole-process wall time, median of RUNS runs. Not a test: numbers go to
+# docs/performance.md by hand.
+#
+#   bash benches/apply.sh            # RUNS=5 N=1000 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+N=${N:-1000}
+cargo build --release --quiet
+BIN=$PWD/target/release/migrate
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/m"
+for i in $(seq 1 "$N"); do
+    v=$(printf '%05d' "$i")
+    echo "CREATE TABLE t$i (id INTEGER PRIMARY KEY, v INTEGER);" > "$work/m/${v}_t$i.up.sql"
+    echo "DROP TABLE t$i;" > "$work/m/${v}_t$i.down.sql"
+done
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+bench() { # name url reset-command
+    local name=$1 url=$2 reset=$3 up=() down=() noop=()
+    for _ in $(seq 1 "$RUNS"); do
+        eval "$reset"
+        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" up >/dev/null; up+=("$(ms "$t")")
+        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" up >/dev/null; noop+=("$(ms "$t")")
+        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" down --to 0 >/dev/null; down+=("$(ms "$t")")
+    done
+    printf '%-10s up %5s ms   no-op up %4s ms   down --to 0 %5s ms   (%s migrations, median of %s)\n' "$name" \
+        "$(printf '%s\n' "${up[@]}" | median)" "$(printf '%s\n' "${noop[@]}" | median)" "$(printf '%s\n' "${down[@]}" | median)" "$N" "$RUNS"
+}
+
+bench sqlite "sqlite://$work/bench.db" "rm -f '$work/bench.db' '$work/bench.db.migrate-lock'"
+if [ -n "${MIGRATE_TEST_POSTGRES_URL:-}" ]; then
+    pg_base=${MIGRATE_TEST_POSTGRES_URL%/*}
+    bench postgres "$pg_base/migrate_bench" "psql -q '$MIGRATE_TEST_POSTGRES_URL' -c 'DROP DATABASE IF EXISTS migrate_bench' -c 'CREATE DATABASE migrate_bench'"
+fi
+if [ -n "${MIGRATE_TEST_MYSQL_URL:-}" ]; then
+    my_base=${MIGRATE_TEST_MYSQL_URL%/*}
+    bench mysql "$my_base/migrate_bench" "mariadb -h 127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS migrate_bench; CREATE DATABASE migrate_bench'"
+fi

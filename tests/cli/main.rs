@@ -1,0 +1,6 @@
+//! The one integration-test binary: the `migrate` command as users run it.
+
+mod new;
+mod runner;
+mod source;
+mod support;

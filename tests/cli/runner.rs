@@ -1,0 +1,535 @@
+//! Runner scenarios, on SQLite always and on PostgreSQL and MariaDB when
+//! MIGRATE_TEST_POSTGRES_URL / MIGRATE_TEST_MYSQL_URL are set.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Kind, TestDb, copy_dir, fixture, migrate_in, root};
+
+fn src(db: &TestDb, name: &str) -> String {
+    let to = db.dir.path().join(name);
+    if !to.exists() {
+        copy_dir(&fixture(&format!("runner/{name}")), &to);
+    }
+    to.to_str().unwrap().to_string()
+}
+
+#[test]
+fn apply_revert_apply_gives_the_same_schema() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        let run = db.migrate(&["--source", &s, "up"]).ok();
+        assert!(
+            run.stdout.contains("applied 6 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        let first = db.schema();
+        assert!(
+            first.iter().any(|l| l.contains("display_name")),
+            "{first:?}"
+        );
+        assert_eq!(db.history().len(), 6);
+
+        db.migrate(&["--source", &s, "down", "--to", "0"]).ok();
+        assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
+        assert!(db.history().is_empty());
+
+        db.migrate(&["--source", &s, "up"]).ok();
+        assert_eq!(db.schema(), first, "{:?}", db.kind);
+        // A second up is a no-op.
+        let run = db.migrate(&["--source", &s, "up"]).ok();
+        assert!(run.stdout.contains("already up to date"));
+    }
+}
+
+#[test]
+fn bare_down_reverts_one_stage_and_steps_count() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up"]).ok();
+        db.migrate(&["--source", &s, "down"]).ok();
+        let h = db.history();
+        assert_eq!(h.len(), 5, "{:?}", db.kind);
+        assert_eq!(h.last().unwrap(), "5:expand:applied");
+        db.migrate(&["--source", &s, "down", "--steps", "2"]).ok();
+        assert_eq!(db.history().len(), 3);
+    }
+}
+
+#[test]
+fn status_json_shows_stages_and_states() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
+        let run = db
+            .migrate(&["--source", &s, "status", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let m = v["migrations"].as_array().unwrap();
+        assert_eq!(m.len(), 5);
+        assert_eq!(m[0]["version"], 1);
+        assert_eq!(m[0]["stages"][0]["stage"], "main");
+        assert_eq!(m[0]["stages"][0]["state"], "applied");
+        assert_eq!(m[4]["stages"][0]["stage"], "expand");
+        assert_eq!(m[4]["stages"][0]["state"], "pending");
+        assert_eq!(m[4]["stages"][1]["stage"], "contract");
+        assert_eq!(v["applied"], 4);
+        assert_eq!(v["pending"], 2);
+    }
+}
+
+#[test]
+fn revert_works_from_a_checkout_that_lacks_the_newest_files() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up"]).ok();
+        let dir = std::path::Path::new(&s);
+        std::fs::remove_dir_all(dir.join("0005_rename_name")).unwrap();
+        std::fs::remove_file(dir.join("0004_create_tags.sql")).unwrap();
+        let run = db.migrate(&["--source", &s, "status"]).ok();
+        assert!(
+            run.stdout.contains("not in the source directory"),
+            "{}",
+            run.stdout
+        );
+        let run = db.migrate(&["--source", &s, "down", "--to", "0"]).ok();
+        assert!(
+            run.stdout.contains("reverted 6 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert!(db.schema().is_empty(), "{:?}", db.kind);
+    }
+}
+
+#[test]
+fn drift_refuses_up_and_down_and_runs_nothing() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+        let before = (db.schema(), db.history());
+        let up = std::path::Path::new(&s).join("0002_add_accounts_name.up.sql");
+        std::fs::write(&up, "ALTER TABLE accounts ADD COLUMN name VARCHAR(200);\n").unwrap();
+        for args in [vec!["up"], vec!["down"], vec!["down", "--to", "0"]] {
+            let mut all = vec!["--source", s.as_str()];
+            all.extend(args.iter());
+            let run = db.migrate(&all).code(1);
+            assert!(
+                run.stderr.contains("0002_add_accounts_name.up.sql"),
+                "{}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("changed after it was applied"),
+                "{}",
+                run.stderr
+            );
+            assert_eq!(
+                run.stderr.matches("sha256-v1:").count(),
+                2,
+                "both checksums: {}",
+                run.stderr
+            );
+            assert_eq!(
+                (db.schema(), db.history()),
+                before,
+                "{:?}: nothing may run",
+                db.kind
+            );
+        }
+        let status = db.migrate(&["--source", &s, "status"]).ok();
+        assert!(
+            status.stdout.contains("changed since applied"),
+            "{}",
+            status.stdout
+        );
+    }
+}
+
+#[test]
+fn failing_statement_mid_stage() {
+    for db in TestDb::all() {
+        let s = src(&db, "failing");
+        let run = db.migrate(&["--source", &s, "up"]).code(1);
+        assert!(
+            run.stderr
+                .contains("0002_second (main) failed while applying, at statement 2"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("0002_second.up.sql:3"),
+            "statement line: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("no_such_table"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("completed before the failure: 0001_first (main)"),
+            "{}",
+            run.stderr
+        );
+        let tables = db.schema().join("\n");
+        assert!(tables.contains("first."), "{tables}");
+        match db.kind {
+            Kind::Sqlite | Kind::Postgres => {
+                assert!(run.stderr.contains("rolled back"), "{}", run.stderr);
+                assert!(
+                    !tables.contains("second."),
+                    "{:?}: the stage must be rolled back",
+                    db.kind
+                );
+                assert_eq!(db.history(), vec!["1:main:applied"]);
+            }
+            Kind::Mysql => {
+                assert!(tables.contains("second."));
+                assert_eq!(db.history(), vec!["1:main:applied", "2:main:failed"]);
+                let status = db
+                    .migrate(&["--source", &s, "status", "--format", "json"])
+                    .ok();
+                let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+                assert_eq!(v["migrations"][1]["stages"][0]["state"], "failed");
+                let again = db.migrate(&["--source", &s, "up"]).code(1);
+                assert!(
+                    again.stderr.contains("migrate resolve 2:main"),
+                    "{}",
+                    again.stderr
+                );
+                db.execute("DROP TABLE second");
+                db.migrate(&[
+                    "--source",
+                    &s,
+                    "resolve",
+                    "2",
+                    "--as",
+                    "reverted",
+                    "--reason",
+                    "dropped second by hand",
+                ])
+                .ok();
+                assert_eq!(db.history(), vec!["1:main:applied"]);
+                let log = db.migrate(&["--source", &s, "log"]).ok();
+                assert!(
+                    log.stdout.contains("dropped second by hand"),
+                    "{}",
+                    log.stdout
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn eight_processes_apply_each_stage_exactly_once() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+                    .args(["--database-url", &db.url, "--source", &s, "--quiet", "up"])
+                    .current_dir(db.dir.path())
+                    .env_remove("DATABASE_URL")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{:?}: {}",
+                db.kind,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(db.history().len(), 6, "{:?}", db.kind);
+        let log = db
+            .migrate(&["--source", &s, "log", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+        let applies = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "apply" && e["outcome"] == "ok")
+            .count();
+        assert_eq!(applies, 6, "{:?}: each stage applied exactly once", db.kind);
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        let run = db.migrate(&["--source", &s, "up", "--dry-run"]).ok();
+        assert!(
+            run.stdout.contains("1. apply 0001_create_accounts (main)"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("CREATE TABLE accounts"),
+            "{}",
+            run.stdout
+        );
+        assert!(db.schema().is_empty());
+        db.migrate(&["--source", &s, "up"]).ok();
+        let run = db
+            .migrate(&[
+                "--source",
+                &s,
+                "down",
+                "--to",
+                "3",
+                "--dry-run",
+                "--format",
+                "json",
+            ])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let steps: Vec<String> = v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{}:{}", s["version"], s["stage"].as_str().unwrap()))
+            .collect();
+        assert_eq!(steps, vec!["5:contract", "5:expand", "4:main"]);
+        assert_eq!(db.history().len(), 6);
+    }
+}
+
+#[test]
+fn leading_begin_and_trailing_commit_are_ours_other_transaction_control_is_refused() {
+    for db in TestDb::all() {
+        let s = src(&db, "golang");
+        db.migrate(&["--source", &s, "up"]).ok();
+        db.migrate(&["--source", &s, "down"]).ok();
+        if db.kind != Kind::Mysql {
+            let t = src(&db, "txn_control");
+            let run = db.migrate(&["--source", &t, "up"]).code(1);
+            assert!(
+                run.stderr.contains("controls the transaction")
+                    && run.stderr.contains("1_a.up.sql:2"),
+                "{}",
+                run.stderr
+            );
+            assert!(db.schema().is_empty());
+        }
+    }
+}
+
+#[test]
+fn unknown_target_version_is_bad_input() {
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    let run = db.migrate(&["--source", &s, "up", "--to", "42"]).code(2);
+    assert!(
+        run.stderr.contains("no migration has version 42"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn postgres_lock_timeout_retries_and_never_queues_readers() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = src(&db, "basic");
+    db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
+    std::fs::write(
+        db.dir.path().join("migrate.toml"),
+        "lock-timeout = \"400ms\"\nlock-retries = 2\n",
+    )
+    .unwrap();
+    let url = db.url.clone();
+    let rt = crate::support::rt();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN; SELECT count(*) FROM accounts")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let migrate_url = url.clone();
+        let s2 = s.clone();
+        let dir = db.dir.path().to_path_buf();
+        let runner = std::thread::spawn(move || {
+            migrate_in(
+                &dir,
+                &[
+                    "--database-url",
+                    &migrate_url,
+                    "--source",
+                    &s2,
+                    "up",
+                    "--to",
+                    "2",
+                ],
+            )
+        });
+        // A reader arriving while the runner waits for its lock must not wait
+        // much longer than the lock timeout.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let mut reader = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let started = Instant::now();
+        sqlx::raw_sql("SELECT count(*) FROM accounts")
+            .execute(&mut reader)
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(1500),
+            "reader blocked for {waited:?}"
+        );
+        let run = runner.join().unwrap().code(1);
+        assert!(
+            run.stderr.contains("gave up after 2 attempts"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("lock timeout"), "{}", run.stderr);
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    });
+    db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+    let log = db.migrate(&["--source", &s, "log"]).ok();
+    assert!(log.stdout.contains("retry"), "{}", log.stdout);
+}
+
+#[test]
+fn postgres_create_index_concurrently_applies_and_reverts() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = src(&db, "concurrently");
+    db.migrate(&["--source", &s, "up"]).ok();
+    assert!(db.schema().iter().any(|l| l.contains("big_v_idx")));
+    db.migrate(&["--source", &s, "down"]).ok();
+    assert!(!db.schema().iter().any(|l| l.contains("big_v_idx")));
+    assert_eq!(db.history(), vec!["1:main:applied"]);
+}
+
+#[test]
+fn connection_errors_are_clear_and_never_show_the_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fixture("runner/basic");
+    let s = s.to_str().unwrap();
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            "oracle://scott:tiger@db/x",
+            "--source",
+            s,
+            "status",
+        ],
+    )
+    .code(2);
+    assert!(
+        run.stderr.contains("unknown database URL scheme `oracle`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("tiger"));
+
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            "postgres://app:hunter2secret@127.0.0.1:1/app",
+            "--source",
+            s,
+            "up",
+        ],
+    )
+    .code(1);
+    assert!(
+        run.stderr
+            .contains("cannot connect to postgres://app:***@127.0.0.1:1/app"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("hunter2secret"));
+
+    let run = migrate_in(tmp.path(), &["--source", s, "status"]).code(2);
+    assert!(run.stderr.contains("no database URL"), "{}", run.stderr);
+
+    if let Ok(url) = std::env::var("MIGRATE_TEST_MYSQL_URL") {
+        let bad = url.replacen("root@", "root:wr0ngpassw0rd@", 1);
+        let run = migrate_in(
+            tmp.path(),
+            &["--database-url", &bad, "--source", s, "status"],
+        )
+        .code(1);
+        assert!(!run.all().contains("wr0ngpassw0rd"), "{}", run.all());
+        assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn readme_main_command_runs_the_example_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = root().join("migrations-example/sqlite");
+    let url = format!("sqlite://{}", tmp.path().join("example.db").display());
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            &url,
+            "--source",
+            example.to_str().unwrap(),
+            "up",
+        ],
+    )
+    .ok();
+    assert!(run.stdout.contains("applied 10 stages"), "{}", run.all());
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            &url,
+            "--source",
+            example.to_str().unwrap(),
+            "status",
+        ],
+    )
+    .ok();
+    assert!(
+        run.stdout.contains("10 applied, 0 pending"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn example_history_applies_on_every_backend() {
+    for db in TestDb::all() {
+        let dialect = match db.kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::Mysql => "mysql",
+        };
+        let example = root().join("migrations-example").join(dialect);
+        let run = db
+            .migrate(&["--source", example.to_str().unwrap(), "up"])
+            .ok();
+        assert!(
+            run.stdout.contains("applied 10 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert!(
+            db.schema().iter().any(|l| l.contains("first_name")),
+            "{:?}",
+            db.kind
+        );
+    }
+}
