@@ -19,6 +19,17 @@ pub struct DbError {
     pub lock_timeout: bool,
 }
 
+impl DbError {
+    /// An error of migrate's own, in the place of a database's.
+    pub fn of(e: &Error) -> DbError {
+        DbError {
+            message: e.to_string(),
+            code: None,
+            lock_timeout: false,
+        }
+    }
+}
+
 /// A stage that has been applied or reverted by a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepReport {
@@ -36,6 +47,10 @@ pub struct StepReport {
     pub duration_ms: u64,
     /// Attempts needed (more than one after lock timeouts).
     pub attempts: u32,
+    /// What `-- migrate:archive` kept.
+    pub archived: Vec<String>,
+    /// What archives came back.
+    pub restored: Vec<String>,
 }
 
 /// A stage that failed while running.

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 pub mod driver;
 pub mod error;
 pub mod history;

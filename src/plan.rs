@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::history::{AppliedStage, RowState, Verification};
-use crate::source::{Direction, DirectiveKind, Script, Source, StageKind};
+use crate::source::{Direction, Script, Source, StageKind};
 
 /// One stage to apply or revert.
 #[derive(Debug, Clone, Serialize)]
@@ -200,19 +200,6 @@ pub fn plan_down(
             blockers.push(Blocker {
                 version: Some(row.version),
                 message: format!("{label} is declared irreversible: {reason}. This is a point of no return; restore from a backup instead"),
-            });
-            continue;
-        }
-        if script
-            .directives
-            .iter()
-            .any(|d| d.kind == DirectiveKind::Archive)
-        {
-            // Refusing is the only safe answer until archives are restored:
-            // running the DROP would lose data the author asked to keep.
-            blockers.push(Blocker {
-                version: Some(row.version),
-                message: format!("{label}: its down uses `-- migrate:archive`, which this release cannot carry out yet; nothing was run so that no data is lost"),
             });
             continue;
         }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::driver::{ConnectOptions, Driver, Event, RowUpdate};
+use crate::archive::{self, ArchiveTarget};
+use crate::driver::{ArchiveRecord, ConnectOptions, Driver, Event, RowUpdate};
 use crate::error::{DbError, Error, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
 use crate::plan::{Blocker, DownTarget, Step, plan_down, plan_up};
-use crate::source::{Direction, Source, StageKind};
+use crate::source::{Direction, DirectiveKind, Source, StageKind};
 use crate::sql::{Statement, split};
 
 /// How a run behaves.
@@ -71,6 +72,8 @@ pub struct RunReport {
 pub struct PlannedRun {
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// For each step, the archives it will make and restore.
+    pub actions: Vec<Vec<String>>,
     /// Notes.
     pub notes: Vec<String>,
 }
@@ -140,6 +143,8 @@ pub struct Runner {
     options: RunOptions,
     run_id: String,
     actor: String,
+    /// Every archive, read once per locked run and kept current.
+    archives: Vec<ArchiveRecord>,
 }
 
 impl Runner {
@@ -164,14 +169,9 @@ impl Runner {
             driver,
             source,
             options,
+            archives: Vec::new(),
             run_id: format!("{:x}-{:x}", nanos, std::process::id()),
-            actor: format!(
-                "{}@{}",
-                std::env::var("USER")
-                    .or_else(|_| std::env::var("USERNAME"))
-                    .unwrap_or_else(|_| "unknown".into()),
-                hostname()
-            ),
+            actor: format!("{}@{}", user_name(), hostname()),
         }
     }
 
@@ -208,9 +208,11 @@ impl Runner {
         let v = verify(&self.source, &history);
         let steps = plan_up(&self.source, &history, &v, to)
             .map_err(|blockers| Error::Refused { blockers })?;
-        self.validate(&steps)?;
+        self.archives = self.driver.archives().await?;
+        let actions = self.validate(&steps).await?;
         Ok(PlannedRun {
             steps,
+            actions,
             notes: notes(&v),
         })
     }
@@ -224,9 +226,11 @@ impl Runner {
         let v = verify(&self.source, &history);
         let steps = plan_down(&self.source, &history, &v, target)
             .map_err(|blockers| Error::Refused { blockers })?;
-        self.validate(&steps)?;
+        self.archives = self.driver.archives().await?;
+        let actions = self.validate(&steps).await?;
         Ok(PlannedRun {
             steps,
+            actions,
             notes: notes(&v),
         })
     }
@@ -309,7 +313,8 @@ impl Runner {
             let history = self.history().await?;
             let v = verify(&self.source, &history);
             let steps = plan(self, &history, &v)?;
-            self.validate(&steps)?;
+            self.archives = self.driver.archives().await?;
+            self.validate(&steps).await?;
             let mut report = RunReport {
                 steps: vec![],
                 notes: notes(&v),
@@ -338,19 +343,96 @@ impl Runner {
     }
 
     /// Checks what can be checked before anything runs: transaction control
-    /// statements inside a stage that migrate wraps in a transaction.
-    fn validate(&self, steps: &[Step]) -> Result<(), Error> {
+    /// inside a stage that migrate wraps in a transaction, archive
+    /// directives above statements that cannot be archived, tables to
+    /// archive that have no key. Returns, per step, the archive and restore
+    /// actions it will take.
+    async fn validate(&mut self, steps: &[Step]) -> Result<Vec<Vec<String>>, Error> {
         let mut blockers = Vec::new();
+        let mut actions = Vec::new();
         for step in steps {
-            if let Err(b) = self.statements(step) {
-                blockers.push(b);
+            let mut acts = Vec::new();
+            match self.prepare(step) {
+                Err(b) => blockers.push(b),
+                Ok((statements, targets)) => {
+                    for (i, target) in targets.iter().enumerate() {
+                        let Some(t) = target else { continue };
+                        match self.driver.key_columns(&t.table_sql, &t.table).await? {
+                            Some(keys) if keys.is_empty() => blockers.push(Blocker {
+                                version: Some(step.version),
+                                message: format!("{}: {}", step.label(), no_key_message(t)),
+                            }),
+                            _ => acts.push(format!(
+                                "archive {} before statement {} ({})",
+                                t.label(),
+                                i + 1,
+                                step.script.location(statements[i].line)
+                            )),
+                        }
+                    }
+                    let opposite = if step.direction == Direction::Up {
+                        "down"
+                    } else {
+                        "up"
+                    };
+                    for a in self.archives.iter().rev().filter(|a| {
+                        a.version == step.version
+                            && a.stage == step.stage
+                            && a.direction == opposite
+                            && a.restored_at.is_none()
+                    }) {
+                        acts.push(format!(
+                            "restore {} ({} rows kept in {}) if the stage re-creates it",
+                            a.label(),
+                            a.row_count,
+                            a.archive_table
+                        ));
+                    }
+                }
             }
+            actions.push(acts);
         }
         if blockers.is_empty() {
-            Ok(())
+            Ok(actions)
         } else {
             Err(Error::Refused { blockers })
         }
+    }
+
+    /// The statements of a step, and for each the archive target of its
+    /// `-- migrate:archive` directive, if it has one.
+    fn prepare(
+        &self,
+        step: &Step,
+    ) -> Result<(Vec<Statement>, Vec<Option<ArchiveTarget>>), Blocker> {
+        let statements = self.statements(step)?;
+        let mut targets = Vec::with_capacity(statements.len());
+        for s in &statements {
+            let line = step.script.line_offset + s.line;
+            let archived = step
+                .script
+                .directives_for(line)
+                .any(|d| d.kind == DirectiveKind::Archive);
+            if !archived {
+                targets.push(None);
+                continue;
+            }
+            match archive::target(s, &step.script.sql) {
+                Ok(t) => targets.push(Some(t)),
+                Err(message) => {
+                    return Err(Blocker {
+                        version: Some(step.version),
+                        message: format!(
+                            "{}: {} ({})",
+                            step.label(),
+                            message,
+                            step.script.location(s.line)
+                        ),
+                    });
+                }
+            }
+        }
+        Ok((statements, targets))
     }
 
     fn transactional(&self, step: &Step) -> bool {
@@ -464,20 +546,137 @@ impl Runner {
         attempts: u32,
     ) -> Error {
         let s = &statements[index];
+        self.failure_at(
+            step,
+            index + 1,
+            step.script.location(s.line),
+            first_line(s.text(&step.script.sql)).to_string(),
+            db,
+            rolled_back,
+            index,
+            attempts,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn failure_at(
+        &self,
+        step: &Step,
+        statement: usize,
+        location: String,
+        excerpt: String,
+        db: DbError,
+        rolled_back: bool,
+        done: usize,
+        attempts: u32,
+    ) -> Error {
         Error::StageFailed(Box::new(StageFailure {
             migration: format!("{}_{}", step.version_text, step.name),
             version: step.version,
             stage: step.stage,
             direction: step.direction,
-            statement: index + 1,
-            location: step.script.location(s.line),
-            excerpt: first_line(s.text(&step.script.sql)).to_string(),
+            statement,
+            location,
+            excerpt,
             db,
             rolled_back,
-            statements_done: if rolled_back { 0 } else { index },
+            statements_done: if rolled_back { 0 } else { done },
             attempts,
             completed: vec![],
         }))
+    }
+
+    /// Runs one statement of a stage, first archiving what it drops when
+    /// `-- migrate:archive` stands above it. Returns what was archived.
+    async fn run_statement(
+        &mut self,
+        step: &Step,
+        statement: &Statement,
+        target: Option<&ArchiveTarget>,
+    ) -> Result<Option<String>, DbError> {
+        let mut archived = None;
+        if let Some(target) = target {
+            let columns = self
+                .driver
+                .table_columns(&target.table_sql, &target.table)
+                .await
+                .map_err(|e| DbError::of(&e))?;
+            // Nothing to keep when the table (or column) is not there: the
+            // statement must be a DROP ... IF EXISTS.
+            let present =
+                !columns.is_empty() && target.column.as_ref().is_none_or(|c| columns.contains(c));
+            if present {
+                let keys = self
+                    .driver
+                    .key_columns(&target.table_sql, &target.table)
+                    .await
+                    .map_err(|e| DbError::of(&e))?
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    return Err(DbError {
+                        message: no_key_message(target),
+                        code: None,
+                        lock_timeout: false,
+                    });
+                }
+                let record = self
+                    .driver
+                    .archive(
+                        step.version,
+                        step.stage,
+                        step.direction,
+                        target,
+                        &keys,
+                        &now(),
+                    )
+                    .await?;
+                archived = Some(format!(
+                    "archived {} ({} rows) into {}",
+                    record.label(),
+                    record.row_count,
+                    record.archive_table
+                ));
+            }
+        }
+        self.driver
+            .execute(statement.text(&step.script.sql))
+            .await?;
+        Ok(archived)
+    }
+
+    /// Puts back what the inverse of this stage archived, if this stage
+    /// re-created it. Returns what came back.
+    async fn restore_archives(&mut self, step: &Step) -> Result<Vec<String>, DbError> {
+        let opposite = match step.direction {
+            Direction::Up => "down",
+            Direction::Down => "up",
+        };
+        let pending: Vec<ArchiveRecord> = self
+            .archives
+            .iter()
+            .rev()
+            .filter(|a| {
+                a.version == step.version
+                    && a.stage == step.stage
+                    && a.direction == opposite
+                    && a.restored_at.is_none()
+            })
+            .cloned()
+            .collect();
+        let mut done = Vec::new();
+        for a in pending {
+            if let Some(rows) = self.driver.restore(&a, &now()).await? {
+                done.push(format!(
+                    "restored {rows} rows of {} from {}",
+                    a.label(),
+                    a.archive_table
+                ));
+                if let Some(kept) = self.archives.iter_mut().find(|k| k.id == a.id) {
+                    kept.restored_at = Some(now());
+                }
+            }
+        }
+        Ok(done)
     }
 
     async fn execute(
@@ -486,8 +685,8 @@ impl Runner {
         seq: i64,
         on: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<StepReport, Error> {
-        let statements = self
-            .statements(step)
+        let (statements, targets) = self
+            .prepare(step)
             .map_err(|b| Error::Refused { blockers: vec![b] })?;
         let started = Instant::now();
         let action = match step.direction {
@@ -496,43 +695,78 @@ impl Runner {
         };
         let retries = self.options.lock_retries.max(1);
         let mut attempts = 1;
+        let mut archived: Vec<String> = Vec::new();
+        let restored: Vec<String>;
+        let restore_failure = |runner: &Runner, db: DbError, rolled_back: bool, attempts: u32| {
+            runner.failure_at(
+                step,
+                statements.len() + 1,
+                step.script.path.display().to_string(),
+                "(restoring archived data after the stage's statements)".to_string(),
+                db,
+                rolled_back,
+                statements.len(),
+                attempts,
+            )
+        };
         if self.transactional(step) {
             'attempt: loop {
                 self.driver.begin().await?;
+                archived.clear();
                 for (i, s) in statements.iter().enumerate() {
-                    if let Err(db) = self.driver.execute(s.text(&step.script.sql)).await {
-                        self.driver.rollback().await;
-                        if db.lock_timeout && attempts < retries {
-                            let delay = backoff(attempts);
-                            on(Progress::Retry {
-                                step,
-                                attempt: attempts,
-                                delay,
-                            });
+                    match self.run_statement(step, s, targets[i].as_ref()).await {
+                        Ok(a) => archived.extend(a),
+                        Err(db) => {
+                            self.driver.rollback().await;
+                            self.reload_archives().await?;
+                            if db.lock_timeout && attempts < retries {
+                                let delay = backoff(attempts);
+                                on(Progress::Retry {
+                                    step,
+                                    attempt: attempts,
+                                    delay,
+                                });
+                                self.event(
+                                    action,
+                                    Some(step),
+                                    "retry",
+                                    Some(format!("statement {}: {}", i + 1, db.message)),
+                                    None,
+                                )
+                                .await?;
+                                tokio::time::sleep(delay).await;
+                                attempts += 1;
+                                continue 'attempt;
+                            }
+                            let detail = format!("statement {}: {}", i + 1, db.message);
                             self.event(
                                 action,
                                 Some(step),
-                                "retry",
-                                Some(format!("statement {}: {}", i + 1, db.message)),
-                                None,
+                                "failed",
+                                Some(detail),
+                                Some(started.elapsed()),
                             )
                             .await?;
-                            tokio::time::sleep(delay).await;
-                            attempts += 1;
-                            continue 'attempt;
+                            return Err(self.failure(step, &statements, i, db, true, attempts));
                         }
-                        let detail = format!("statement {}: {}", i + 1, db.message);
+                    }
+                }
+                restored = match self.restore_archives(step).await {
+                    Ok(r) => r,
+                    Err(db) => {
+                        self.driver.rollback().await;
+                        self.reload_archives().await?;
                         self.event(
                             action,
                             Some(step),
                             "failed",
-                            Some(detail),
+                            Some(format!("restore: {}", db.message)),
                             Some(started.elapsed()),
                         )
                         .await?;
-                        return Err(self.failure(step, &statements, i, db, true, attempts));
+                        return Err(restore_failure(self, db, true, attempts));
                     }
-                }
+                };
                 let elapsed = started.elapsed();
                 match step.direction {
                     Direction::Up => {
@@ -547,7 +781,8 @@ impl Runner {
                     }
                     Direction::Down => self.driver.delete_applied(step.version, step.stage).await?,
                 }
-                self.event(action, Some(step), "ok", None, Some(elapsed))
+                let detail = detail_of(&archived, &restored);
+                self.event(action, Some(step), "ok", detail, Some(elapsed))
                     .await?;
                 self.driver.commit().await?;
                 break;
@@ -581,8 +816,11 @@ impl Runner {
             };
             for (i, s) in statements.iter().enumerate() {
                 loop {
-                    match self.driver.execute(s.text(&step.script.sql)).await {
-                        Ok(()) => break,
+                    match self.run_statement(step, s, targets[i].as_ref()).await {
+                        Ok(a) => {
+                            archived.extend(a);
+                            break;
+                        }
                         Err(db) if db.lock_timeout && attempts < retries => {
                             let delay = backoff(attempts);
                             on(Progress::Retry {
@@ -650,6 +888,28 @@ impl Runner {
                         .await?;
                 }
             }
+            restored = match self.restore_archives(step).await {
+                Ok(r) => r,
+                Err(db) => {
+                    let done = statements.len() as i64;
+                    self.driver
+                        .update_state(
+                            step.version,
+                            step.stage,
+                            &RowUpdate::failed(direction, done, Some(&db.message)),
+                        )
+                        .await?;
+                    self.event(
+                        action,
+                        Some(step),
+                        "failed",
+                        Some(format!("restore: {}", db.message)),
+                        Some(started.elapsed()),
+                    )
+                    .await?;
+                    return Err(restore_failure(self, db, false, attempts));
+                }
+            };
             let elapsed = started.elapsed();
             match step.direction {
                 Direction::Up => {
@@ -663,7 +923,8 @@ impl Runner {
                 }
                 Direction::Down => self.driver.delete_applied(step.version, step.stage).await?,
             }
-            self.event(action, Some(step), "ok", None, Some(elapsed))
+            let detail = detail_of(&archived, &restored);
+            self.event(action, Some(step), "ok", detail, Some(elapsed))
                 .await?;
         }
         let duration = started.elapsed();
@@ -676,7 +937,15 @@ impl Runner {
             statements: statements.len(),
             duration_ms: duration.as_millis() as u64,
             attempts,
+            archived,
+            restored,
         })
+    }
+
+    /// Re-reads the archive list after a rollback undid archives made in it.
+    async fn reload_archives(&mut self) -> Result<(), Error> {
+        self.archives = self.driver.archives().await?;
+        Ok(())
     }
 
     /// Records by hand what the database really holds for a stage: the way
@@ -882,6 +1151,23 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
     }
 }
 
+fn no_key_message(t: &ArchiveTarget) -> String {
+    format!(
+        "cannot archive {}: {} has no primary key (or unique NOT NULL key) to restore rows by. Add one in an earlier migration; nothing was run",
+        t.label(),
+        t.table
+    )
+}
+
+fn detail_of(archived: &[String], restored: &[String]) -> Option<String> {
+    let all: Vec<&str> = archived
+        .iter()
+        .chain(restored)
+        .map(String::as_str)
+        .collect();
+    (!all.is_empty()).then(|| all.join("; "))
+}
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.min(6)))
 }
@@ -892,6 +1178,35 @@ fn first_line(s: &str) -> &str {
 
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Who runs migrate, for `applied_by` and the event log.
+pub fn user_name() -> String {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    // No variable (a container, a service): the name of our uid.
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        });
+    if let Some(uid) = uid {
+        let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+            })
+        });
+        return name.unwrap_or(format!("uid {uid}"));
+    }
+    "unknown".into()
 }
 
 /// This machine's name, for `applied_by` and lock holder messages.

@@ -121,7 +121,11 @@ impl ProgressPrinter {
                 )
             }
             Progress::Done(done) => {
-                writeln!(err, "{OK}ok{OK:#} {DIM}{} ms{DIM:#}", done.duration_ms)
+                let _ = writeln!(err, "{OK}ok{OK:#} {DIM}{} ms{DIM:#}", done.duration_ms);
+                done.archived
+                    .iter()
+                    .chain(&done.restored)
+                    .try_for_each(|a| writeln!(err, "    {DIM}{a}{DIM:#}"))
             }
             Progress::Retry { attempt, delay, .. } => write!(
                 err,
@@ -200,6 +204,7 @@ struct PlanStep<'a> {
     stage: StageKind,
     source: String,
     no_transaction: bool,
+    actions: &'a [String],
     sql: &'a str,
 }
 
@@ -210,13 +215,15 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
             steps: plan
                 .steps
                 .iter()
-                .map(|s| PlanStep {
+                .zip(&plan.actions)
+                .map(|(s, actions)| PlanStep {
                     direction: s.direction,
                     version: s.version,
                     name: &s.name,
                     stage: s.stage,
                     source: s.script.path.display().to_string(),
                     no_transaction: s.script.no_transaction(),
+                    actions,
                     sql: &s.script.sql,
                 })
                 .collect(),
@@ -260,6 +267,9 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
         )?;
         for line in s.script.sql.lines() {
             writeln!(out, "   {DIM}|{DIM:#} {line}")?;
+        }
+        for action in plan.actions.get(i).into_iter().flatten() {
+            writeln!(out, "   {WARN}+{WARN:#} {action}")?;
         }
     }
     Ok(())

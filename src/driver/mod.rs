@@ -14,9 +14,12 @@
 //!   process dies, and released explicitly on every normal path;
 //! - the URL is never shown unredacted: errors carry [`crate::redact::redact_url`]'s form.
 
+mod archive;
 mod mysql;
 mod postgres;
 mod sqlite;
+
+pub use archive::ArchiveRecord;
 
 use std::time::{Duration, Instant};
 
@@ -200,6 +203,7 @@ pub(crate) struct Tables {
     pub applied: String,
     pub events: String,
     pub meta: String,
+    pub archives: String,
     pub prefix: String,
 }
 
@@ -229,6 +233,7 @@ impl Driver {
                 applied: format!("{prefix}applied"),
                 events: format!("{prefix}events"),
                 meta: format!("{prefix}meta"),
+                archives: format!("{prefix}archives"),
                 prefix,
             },
             lock_timeout: options.lock_timeout,
@@ -260,7 +265,7 @@ impl Driver {
         redact_secrets(text, &self.secrets)
     }
 
-    fn db_error(&self, e: sqlx::Error) -> DbError {
+    pub(crate) fn db_error(&self, e: sqlx::Error) -> DbError {
         let (code, lock_timeout) = match &e {
             sqlx::Error::Database(d) => {
                 let code = d.code().map(|c| c.into_owned());
@@ -284,7 +289,7 @@ impl Driver {
         }
     }
 
-    fn internal(&self, doing: &str, e: sqlx::Error) -> Error {
+    pub(crate) fn internal(&self, doing: &str, e: sqlx::Error) -> Error {
         Error::Database {
             url: self.redacted_url.clone(),
             doing: doing.to_string(),
@@ -337,7 +342,7 @@ impl Driver {
     }
 
     /// `?` placeholders turned into `$n` for PostgreSQL (our own SQL only).
-    fn q(&self, sql: &str) -> String {
+    pub(crate) fn q(&self, sql: &str) -> String {
         if self.backend != Backend::Postgres {
             return sql.to_string();
         }
@@ -383,7 +388,7 @@ impl Driver {
         Ok(Some(out))
     }
 
-    fn is_missing_table(&self, e: &sqlx::Error) -> bool {
+    pub(crate) fn is_missing_table(&self, e: &sqlx::Error) -> bool {
         let sqlx::Error::Database(d) = e else {
             return false;
         };

@@ -94,5 +94,11 @@ pub(super) fn history_ddl(t: &Tables) -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {} (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL) DEFAULT CHARSET = utf8mb4",
             t.meta
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (id BIGINT PRIMARY KEY, version BIGINT NOT NULL, stage VARCHAR(16) NOT NULL, direction VARCHAR(8) NOT NULL, \
+             table_sql TEXT NOT NULL, table_name TEXT NOT NULL, column_name TEXT, archive_table VARCHAR(128) NOT NULL, key_columns TEXT NOT NULL, \
+             row_count BIGINT NOT NULL, created_at VARCHAR(40) NOT NULL, restored_at VARCHAR(40), restored_rows BIGINT) DEFAULT CHARSET = utf8mb4",
+            t.archives
+        ),
     ]
 }

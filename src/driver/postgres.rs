@@ -86,5 +86,11 @@ pub(super) fn history_ddl(t: &Tables) -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
             t.meta
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (id BIGINT PRIMARY KEY, version BIGINT NOT NULL, stage TEXT NOT NULL, direction TEXT NOT NULL, \
+             table_sql TEXT NOT NULL, table_name TEXT NOT NULL, column_name TEXT, archive_table TEXT NOT NULL, key_columns TEXT NOT NULL, \
+             row_count BIGINT NOT NULL, created_at TEXT NOT NULL, restored_at TEXT, restored_rows BIGINT)",
+            t.archives
+        ),
     ]
 }

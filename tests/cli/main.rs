@@ -1,5 +1,6 @@
 //! The one integration-test binary: the `migrate` command as users run it.
 
+mod archive;
 mod new;
 mod runner;
 mod source;

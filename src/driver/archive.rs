@@ -1,0 +1,465 @@
+//! Archive tables: copying what a DROP removes, and putting it back.
+//!
+//! The archive of a column holds the table's key and the column; the archive
+//! of a table is a copy of it. Both are made with `CREATE TABLE ... AS
+//! SELECT`, in the stage's transaction where the database has one, and
+//! recorded in `<prefix>archives`. Archives are never deleted implicitly.
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Backend, Driver};
+use crate::archive::ArchiveTarget;
+use crate::error::{DbError, Error};
+use crate::source::{Direction, StageKind};
+
+/// One archive, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveRecord {
+    /// Its number; the archive table is `<prefix>archive_<id>`.
+    pub id: i64,
+    /// The migration whose stage dropped the data.
+    pub version: i64,
+    /// That stage.
+    pub stage: StageKind,
+    /// `up` or `down`: the direction that dropped it. The inverse direction
+    /// of the same stage restores it.
+    pub direction: String,
+    /// The table as written in the statement.
+    pub table_sql: String,
+    /// The table's bare name.
+    pub table: String,
+    /// The column, or `None` for a whole table.
+    pub column: Option<String>,
+    /// Where the data is.
+    pub archive_table: String,
+    /// The key the rows are matched on.
+    pub key_columns: Vec<String>,
+    /// Rows kept.
+    pub row_count: i64,
+    /// When.
+    pub created_at: String,
+    /// When it was put back, if it was.
+    pub restored_at: Option<String>,
+    /// Rows put back.
+    pub restored_rows: Option<i64>,
+}
+
+impl ArchiveRecord {
+    /// `users.name` or `users`.
+    pub fn label(&self) -> String {
+        match &self.column {
+            Some(c) => format!("{}.{c}", self.table),
+            None => self.table.clone(),
+        }
+    }
+}
+
+fn dir_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    }
+}
+
+impl Driver {
+    /// An identifier quoted for this database.
+    pub(crate) fn quote(&self, ident: &str) -> String {
+        match self.backend {
+            Backend::Mysql => format!("`{}`", ident.replace('`', "``")),
+            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+
+    async fn strings(
+        &mut self,
+        sql: &str,
+        binds: &[&str],
+        doing: &str,
+    ) -> Result<Vec<Vec<String>>, Error> {
+        let sql = self.q(sql);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            query = query.bind(b.to_string());
+        }
+        let rows = query
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.internal(doing, e))?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<String, _>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.internal(doing, e))
+    }
+
+    /// The columns of a table (generated columns left out); empty when the
+    /// table does not exist.
+    pub async fn table_columns(
+        &mut self,
+        table_sql: &str,
+        table: &str,
+    ) -> Result<Vec<String>, Error> {
+        let doing = "reading a table's columns";
+        let rows = match self.backend {
+            Backend::Postgres => {
+                self.strings(
+                    "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                    &[table_sql],
+                    doing,
+                )
+                .await?
+            }
+            Backend::Mysql => {
+                self.strings(
+                    "SELECT CAST(column_name AS CHAR) AS col FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%GENERATED%' ORDER BY ordinal_position",
+                    &[table],
+                    doing,
+                )
+                .await?
+            }
+            Backend::Sqlite => self.strings("SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid", &[table], doing).await?,
+        };
+        Ok(rows.into_iter().map(|mut r| r.remove(0)).collect())
+    }
+
+    /// The key to restore rows by: the primary key, else the first unique
+    /// key whose columns are all NOT NULL. `None` when the table does not
+    /// exist; an empty key when it has none.
+    pub async fn key_columns(
+        &mut self,
+        table_sql: &str,
+        table: &str,
+    ) -> Result<Option<Vec<String>>, Error> {
+        if self.table_columns(table_sql, table).await?.is_empty() {
+            return Ok(None);
+        }
+        let doing = "reading a table's keys";
+        // Rows of (index, column, not-null as '1'/'0'), primary key first.
+        let rows = match self.backend {
+            Backend::Postgres => {
+                self.strings(
+                    "SELECT i.indexrelid::text, a.attname::text, CASE WHEN a.attnotnull THEN '1' ELSE '0' END \
+                     FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                     WHERE i.indrelid = to_regclass(?) AND i.indisunique AND i.indexprs IS NULL AND i.indpred IS NULL \
+                     ORDER BY i.indisprimary DESC, i.indexrelid, k.ord",
+                    &[table_sql],
+                    doing,
+                )
+                .await?
+            }
+            Backend::Mysql => {
+                self.strings(
+                    "SELECT CAST(s.index_name AS CHAR), CAST(s.column_name AS CHAR), CASE WHEN c.is_nullable = 'NO' THEN '1' ELSE '0' END \
+                     FROM information_schema.statistics s JOIN information_schema.columns c \
+                     ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name \
+                     WHERE s.table_schema = DATABASE() AND s.table_name = ? AND s.non_unique = 0 \
+                     ORDER BY s.index_name = 'PRIMARY' DESC, s.index_name, s.seq_in_index",
+                    &[table],
+                    doing,
+                )
+                .await?
+            }
+            Backend::Sqlite => {
+                let mut rows = self
+                    .strings("SELECT 'primary', name, '1' FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", &[table], doing)
+                    .await?;
+                rows.extend(
+                    self.strings(
+                        "SELECT il.name, ii.name, CAST(ti.\"notnull\" AS TEXT) FROM pragma_index_list(?) il \
+                         JOIN pragma_index_info(il.name) ii JOIN pragma_table_info(?) ti ON ti.name = ii.name \
+                         WHERE il.\"unique\" = 1 AND il.partial = 0 AND il.origin != 'pk' ORDER BY il.seq, ii.seqno",
+                        &[table, table],
+                        doing,
+                    )
+                    .await?,
+                );
+                rows
+            }
+        };
+        let mut groups: Vec<(String, Vec<String>, bool)> = Vec::new();
+        for r in rows {
+            let (index, column, not_null) = (r[0].clone(), r[1].clone(), r[2] == "1");
+            match groups.last_mut() {
+                Some(g) if g.0 == index => {
+                    g.1.push(column);
+                    g.2 &= not_null;
+                }
+                _ => groups.push((index, vec![column], not_null)),
+            }
+        }
+        Ok(Some(
+            groups
+                .into_iter()
+                .find(|g| g.2)
+                .map(|g| g.1)
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// Copies what `target` is about to drop into a new archive table and
+    /// records it. Runs in the caller's transaction, if any.
+    pub async fn archive(
+        &mut self,
+        version: i64,
+        stage: StageKind,
+        direction: Direction,
+        target: &ArchiveTarget,
+        keys: &[String],
+        now: &str,
+    ) -> Result<ArchiveRecord, DbError> {
+        let next = format!(
+            "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM {}",
+            self.tables.archives
+        );
+        let next = if self.backend == Backend::Mysql {
+            next.replace("AS BIGINT", "AS SIGNED")
+        } else {
+            next
+        };
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(next))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        let archive_table = format!("{}archive_{id}", self.tables.prefix);
+        let select = match &target.column {
+            Some(c) => {
+                let mut cols: Vec<String> = keys.iter().map(|k| self.quote(k)).collect();
+                if !keys.iter().any(|k| k == c) {
+                    cols.push(self.quote(c));
+                }
+                cols.join(", ")
+            }
+            None => "*".to_string(),
+        };
+        let ctas = format!(
+            "CREATE TABLE {archive_table} AS SELECT {select} FROM {}",
+            target.table_sql
+        );
+        self.execute(&ctas).await?;
+        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {archive_table}"
+        )))
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| self.db_error(e))?;
+        let record = ArchiveRecord {
+            id,
+            version,
+            stage,
+            direction: dir_name(direction).to_string(),
+            table_sql: target.table_sql.clone(),
+            table: target.table.clone(),
+            column: target.column.clone(),
+            archive_table,
+            key_columns: keys.to_vec(),
+            row_count: count,
+            created_at: now.to_string(),
+            restored_at: None,
+            restored_rows: None,
+        };
+        let insert = self.q(&format!(
+            "INSERT INTO {} (id, version, stage, direction, table_sql, table_name, column_name, archive_table, key_columns, row_count, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.tables.archives
+        ));
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(record.id)
+            .bind(record.version)
+            .bind(record.stage.name())
+            .bind(&record.direction)
+            .bind(&record.table_sql)
+            .bind(&record.table)
+            .bind(&record.column)
+            .bind(&record.archive_table)
+            .bind(record.key_columns.join(","))
+            .bind(record.row_count)
+            .bind(&record.created_at)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        tracing::info!(archive = %record.archive_table, target = %record.label(), rows = count, "archived");
+        Ok(record)
+    }
+
+    /// Every archive, oldest first; empty when the table does not exist yet.
+    pub async fn archives(&mut self) -> Result<Vec<ArchiveRecord>, Error> {
+        let sql = format!(
+            "SELECT id, version, stage, direction, table_sql, table_name, column_name, archive_table, key_columns, row_count, created_at, restored_at, restored_rows FROM {} ORDER BY id",
+            self.tables.archives
+        );
+        let rows = match sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
+            Err(e) => return Err(self.internal("reading the archives", e)),
+        };
+        rows.iter()
+            .map(|r| {
+                let stage: String = r.try_get("stage")?;
+                let keys: String = r.try_get("key_columns")?;
+                Ok(ArchiveRecord {
+                    id: r.try_get("id")?,
+                    version: r.try_get("version")?,
+                    stage: StageKind::parse(&stage).unwrap_or(StageKind::Main),
+                    direction: r.try_get("direction")?,
+                    table_sql: r.try_get("table_sql")?,
+                    table: r.try_get("table_name")?,
+                    column: r.try_get("column_name")?,
+                    archive_table: r.try_get("archive_table")?,
+                    key_columns: keys
+                        .split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    row_count: r.try_get("row_count")?,
+                    created_at: r.try_get("created_at")?,
+                    restored_at: r.try_get("restored_at")?,
+                    restored_rows: r.try_get("restored_rows")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.internal("reading the archives", e))
+    }
+
+    /// Archives a stage run in `direction` should put back: those made by the
+    /// inverse direction of the same stage and not restored yet, newest first
+    /// (so a parent table comes back before the tables that point at it).
+    pub async fn archives_to_restore(
+        &mut self,
+        version: i64,
+        stage: StageKind,
+        direction: Direction,
+    ) -> Result<Vec<ArchiveRecord>, Error> {
+        let mut all: Vec<ArchiveRecord> = self
+            .archives()
+            .await?
+            .into_iter()
+            .filter(|a| {
+                a.version == version
+                    && a.stage == stage
+                    && a.direction != dir_name(direction)
+                    && a.restored_at.is_none()
+            })
+            .collect();
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Puts an archive back if its table (or column) exists again. Returns
+    /// the rows restored, or `None` when there is nothing to restore into.
+    pub async fn restore(&mut self, a: &ArchiveRecord, now: &str) -> Result<Option<i64>, DbError> {
+        let map_err = |d: &Driver, e: Error| DbError {
+            message: d.redact(&e.to_string()),
+            code: None,
+            lock_timeout: false,
+        };
+        let columns = match self.table_columns(&a.table_sql, &a.table).await {
+            Ok(c) => c,
+            Err(e) => return Err(map_err(self, e)),
+        };
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        let on: Vec<String> = a
+            .key_columns
+            .iter()
+            .map(|k| format!("t.{q} = a.{q}", q = self.quote(k)))
+            .collect();
+        let on = on.join(" AND ");
+        let rows = match &a.column {
+            Some(column) => {
+                if !columns.iter().any(|c| c == column) {
+                    return Ok(None);
+                }
+                let c = self.quote(column);
+                let count = format!(
+                    "SELECT COUNT(*) FROM {} AS t JOIN {} AS a ON {on}",
+                    a.table_sql, a.archive_table
+                );
+                let rows: i64 = sqlx::query_scalar(AssertSqlSafe(count))
+                    .fetch_one(&mut self.conn)
+                    .await
+                    .map_err(|e| self.db_error(e))?;
+                let update = match self.backend {
+                    Backend::Mysql => format!(
+                        "UPDATE {} AS t JOIN {} AS a ON {on} SET t.{c} = a.{c}",
+                        a.table_sql, a.archive_table
+                    ),
+                    _ => format!(
+                        "UPDATE {} AS t SET {c} = a.{c} FROM {} AS a WHERE {on}",
+                        a.table_sql, a.archive_table
+                    ),
+                };
+                self.execute(&update).await?;
+                rows
+            }
+            None => {
+                let archived = match self.table_columns(&a.archive_table, &a.archive_table).await {
+                    Ok(c) => c,
+                    Err(e) => return Err(map_err(self, e)),
+                };
+                let shared: Vec<String> = columns
+                    .iter()
+                    .filter(|c| archived.contains(c))
+                    .map(|c| self.quote(c))
+                    .collect();
+                let list = shared.join(", ");
+                let from: Vec<String> = shared.iter().map(|c| format!("a.{c}")).collect();
+                let overriding = if self.backend == Backend::Postgres {
+                    " OVERRIDING SYSTEM VALUE"
+                } else {
+                    ""
+                };
+                let insert = format!(
+                    "INSERT INTO {} ({list}){overriding} SELECT {} FROM {} AS a WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {on})",
+                    a.table_sql,
+                    from.join(", "),
+                    a.archive_table,
+                    a.table_sql
+                );
+                let result = sqlx::raw_sql(AssertSqlSafe(insert))
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(|e| self.db_error(e))?;
+                if self.backend == Backend::Postgres {
+                    // Identity and serial columns must continue after the restored keys.
+                    for k in &a.key_columns {
+                        let fix = format!(
+                            "SELECT setval(pg_get_serial_sequence($1, $2), m) FROM (SELECT MAX({}) AS m FROM {}) x \
+                             WHERE m IS NOT NULL AND pg_get_serial_sequence($1, $2) IS NOT NULL",
+                            self.quote(k),
+                            a.table_sql
+                        );
+                        sqlx::query(AssertSqlSafe(fix))
+                            .bind(a.table_sql.clone())
+                            .bind(k.clone())
+                            .execute(&mut self.conn)
+                            .await
+                            .map_err(|e| self.db_error(e))?;
+                    }
+                }
+                result.rows_affected() as i64
+            }
+        };
+        let mark = self.q(&format!(
+            "UPDATE {} SET restored_at = ?, restored_rows = ? WHERE id = ?",
+            self.tables.archives
+        ));
+        sqlx::query(AssertSqlSafe(mark))
+            .bind(now.to_string())
+            .bind(rows)
+            .bind(a.id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        tracing::info!(archive = %a.archive_table, target = %a.label(), rows, "restored");
+        Ok(Some(rows))
+    }
+}

@@ -1,0 +1,169 @@
+//! `-- migrate:archive`: dropped data comes back, with its types, on every backend.
+
+use crate::support::{Kind, TestDb, copy_dir, fixture, root};
+
+fn dialect(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+        Kind::Mysql => "mysql",
+    }
+}
+
+/// Every row of `typed`, every column rendered exactly, in key order.
+fn dump(db: &TestDb, with_nickname: bool) -> String {
+    let nick = if with_nickname { ", nickname" } else { "" };
+    let sql = match db.kind {
+        Kind::Sqlite => format!(
+            "SELECT coalesce(group_concat(r, '|'), '') FROM (SELECT id || ':' || quote(t) || ',' || quote(i) || ',' || quote(n) || ',' || quote(b) || ',' || quote(ts) || ',' || quote(tstz) || ',' || quote(j) || ',' || quote(bin){} AS r FROM typed ORDER BY id)",
+            if with_nickname {
+                " || ',' || quote(nickname)"
+            } else {
+                ""
+            }
+        ),
+        Kind::Postgres => format!(
+            "SELECT coalesce(string_agg(concat_ws(',', id, quote_nullable(t), quote_nullable(i), quote_nullable(n), quote_nullable(b), quote_nullable(ts), quote_nullable(tstz), quote_nullable(j), quote_nullable(bin){}), '|' ORDER BY id), '') FROM typed",
+            if with_nickname {
+                ", quote_nullable(nickname)"
+            } else {
+                ""
+            }
+        ),
+        Kind::Mysql => format!(
+            "SELECT CAST(COALESCE(GROUP_CONCAT(CONCAT_WS(',', id, QUOTE(t), QUOTE(i), QUOTE(n), QUOTE(b), QUOTE(ts), QUOTE(tstz), QUOTE(j), QUOTE(HEX(bin)){}) ORDER BY id SEPARATOR '|'), '') AS CHAR) FROM typed",
+            if with_nickname {
+                ", QUOTE(nickname)"
+            } else {
+                ""
+            }
+        ),
+    };
+    let _ = nick;
+    db.strings(&sql).remove(0)
+}
+
+#[test]
+fn archived_column_and_table_come_back_with_every_type() {
+    for db in TestDb::all() {
+        let d = dialect(db.kind);
+        let src = db.dir.path().join("m");
+        copy_dir(&fixture(&format!("archive/{d}")), &src);
+        let s = src.to_str().unwrap();
+        db.migrate(&["--source", s, "up"]).ok();
+        db.execute(&std::fs::read_to_string(src.join("seed.sql.txt")).unwrap());
+        db.execute("UPDATE typed SET nickname = 'Ada' WHERE id = 1");
+        let before = dump(&db, true);
+        assert!(before.contains("Ada"), "{before}");
+
+        // Column: down drops nickname (archived), up re-adds it and restores.
+        let run = db.migrate(&["--source", s, "down"]).ok();
+        assert!(
+            run.stderr.contains("archived typed.nickname (2 rows)"),
+            "{:?}: {}",
+            db.kind,
+            run.stderr
+        );
+        let run = db.migrate(&["--source", s, "up"]).ok();
+        assert!(
+            run.stderr.contains("restored 2 rows of typed.nickname"),
+            "{:?}: {}",
+            db.kind,
+            run.stderr
+        );
+        assert_eq!(dump(&db, true), before, "{:?}: column round trip", db.kind);
+
+        // Whole table, with every type and NULLs.
+        db.migrate(&["--source", s, "down", "--to", "0"]).ok();
+        assert!(
+            !db.schema().iter().any(|l| l.contains("typed")),
+            "{:?}",
+            db.kind
+        );
+        db.migrate(&["--source", s, "up"]).ok();
+        assert_eq!(dump(&db, true), before, "{:?}: table round trip", db.kind);
+
+        // The key sequence continues after the restored rows.
+        db.execute("INSERT INTO typed (t) VALUES ('new row')");
+        let archives = db.migrate(&["--source", s, "log"]).ok();
+        assert!(
+            archives.stdout.contains("restored 2 rows of typed"),
+            "{}",
+            archives.stdout
+        );
+    }
+}
+
+#[test]
+fn table_without_key_is_refused_before_anything_runs() {
+    for db in TestDb::all() {
+        let s = fixture("archive/nokey");
+        let s = s.to_str().unwrap();
+        db.migrate(&["--source", s, "up"]).ok();
+        db.execute("INSERT INTO nokey (a) VALUES (1)");
+        let history = db.history();
+        let run = db.migrate(&["--source", s, "down"]).code(1);
+        assert!(
+            run.stderr.contains("cannot archive nokey") && run.stderr.contains("no primary key"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(db.history(), history);
+        assert_eq!(
+            db.strings("SELECT 'row' FROM nokey").len(),
+            1,
+            "the table and its row are still there"
+        );
+        let dry = db.migrate(&["--source", s, "down", "--dry-run"]).code(1);
+        assert!(dry.stderr.contains("no primary key"), "{}", dry.stderr);
+    }
+}
+
+#[test]
+fn example_history_keeps_every_value_through_a_full_revert() {
+    for db in TestDb::all() {
+        let example = root().join("migrations-example").join(dialect(db.kind));
+        let s = example.to_str().unwrap();
+        db.migrate(&["--source", s, "up", "--to", "6"]).ok();
+        db.execute("INSERT INTO users (id, email, name, locale) VALUES (1, 'ada@example.com', 'Ada Lovelace', 'en'), (2, 'alan@example.com', 'Alan', 'fr')");
+        db.execute("INSERT INTO organisations (id, name) VALUES (1, 'Analytical Engines')");
+        db.execute(
+            "INSERT INTO memberships (user_id, organisation_id, role) VALUES (1, 1, 'owner')",
+        );
+        db.execute(
+            "INSERT INTO orders (id, organisation_id, user_id, total_cents) VALUES (1, 1, 1, 4200)",
+        );
+        // Expand: the new columns are backfilled; the new application writes through them.
+        db.migrate(&["--source", s, "up"]).ok();
+        db.execute("INSERT INTO users (id, email, first_name, last_name) VALUES (3, 'grace@example.com', 'Grace', 'Hopper')");
+        let users = "SELECT CONCAT(id, ' ', email, ' ', COALESCE(first_name, '-'), ' ', COALESCE(last_name, '-'), ' ', COALESCE(locale, '-')) FROM users ORDER BY id";
+        let users = if db.kind == Kind::Mysql {
+            users.to_string()
+        } else {
+            users.replace("CONCAT(", "concat(")
+        };
+        let before = db.strings(&users);
+        assert_eq!(before[0], "1 ada@example.com Ada Lovelace en");
+        let others = "SELECT CONCAT(user_id, ':', organisation_id, ':', role) FROM memberships";
+        let members = db.strings(others);
+
+        db.migrate(&["--source", s, "down", "--to", "0"]).ok();
+        assert!(db.schema().is_empty(), "{:?}", db.kind);
+        db.migrate(&["--source", s, "up"]).ok();
+        assert_eq!(db.strings(&users), before, "{:?}", db.kind);
+        assert_eq!(db.strings(others), members, "{:?}", db.kind);
+
+        // Reverting the contract brings users.name back: archived names for the
+        // rows that had one, rebuilt from the new columns for the others.
+        db.migrate(&["--source", s, "down", "--to", "7", "--steps", "1"])
+            .code(2);
+        db.migrate(&["--source", s, "down", "--steps", "3"]).ok();
+        let names = db.strings("SELECT name FROM users ORDER BY id");
+        assert_eq!(
+            names,
+            vec!["Ada Lovelace", "Alan", "Grace Hopper"],
+            "{:?}",
+            db.kind
+        );
+    }
+}
