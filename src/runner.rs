@@ -195,6 +195,64 @@ impl Runner {
         self.driver.read_events().await
     }
 
+    /// Every archive, oldest first.
+    pub async fn archives(&mut self) -> Result<Vec<ArchiveRecord>, Error> {
+        self.driver.archives().await
+    }
+
+    /// Drops archive tables and their records: those older than
+    /// `older_than` (all when `None`), and only restored ones when
+    /// `restored_only`. Archives are never deleted any other way.
+    pub async fn purge_archives(
+        &mut self,
+        older_than: Option<Duration>,
+        restored_only: bool,
+    ) -> Result<Vec<ArchiveRecord>, Error> {
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            let cutoff = older_than.map(|d| SystemTime::now() - d);
+            let chosen: Vec<ArchiveRecord> = self
+                .driver
+                .archives()
+                .await?
+                .into_iter()
+                .filter(|a| !restored_only || a.restored_at.is_some())
+                .filter(
+                    |a| match (cutoff, humantime::parse_rfc3339(&a.created_at)) {
+                        (None, _) => true,
+                        (Some(cutoff), Ok(created)) => created < cutoff,
+                        (Some(_), Err(_)) => false,
+                    },
+                )
+                .collect();
+            for a in &chosen {
+                self.driver.drop_archive(a).await?;
+                let ev = Event {
+                    id: 0,
+                    run_id: self.run_id.clone(),
+                    at: now(),
+                    actor: self.actor.clone(),
+                    action: "purge".into(),
+                    version: Some(a.version),
+                    stage: Some(a.stage.name().into()),
+                    outcome: "ok".into(),
+                    detail: Some(format!(
+                        "dropped {} ({} rows of {})",
+                        a.archive_table,
+                        a.row_count,
+                        a.label()
+                    )),
+                    duration_ms: None,
+                };
+                self.driver.insert_event(&ev).await?;
+            }
+            Ok(chosen)
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+
     /// Every migration and stage: applied, pending or failed, with drift.
     pub async fn status(&mut self) -> Result<Status, Error> {
         let history = self.history().await?;

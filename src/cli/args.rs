@@ -101,6 +101,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  migrate log --format json")]
     Log,
 
+    /// List or purge the data kept by `-- migrate:archive`.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+
     /// Print shell completions.
     #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
     Completions {
@@ -194,4 +198,24 @@ pub enum ResolveAs {
     Applied,
     /// The stage is not applied at all.
     Reverted,
+}
+
+/// `migrate archive ...`.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Every archive: what it keeps, how many rows, whether it was restored.
+    #[command(after_help = "Example:\n  migrate archive list --format json")]
+    List,
+    /// Drop archive tables. Archives are never deleted any other way.
+    #[command(
+        after_help = "Examples:\n  migrate archive purge --restored-only\n  migrate archive purge --older-than 90days"
+    )]
+    Purge {
+        /// Only archives older than this, e.g. 30days, 12h.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        older_than: Option<std::time::Duration>,
+        /// Only archives whose data was already restored.
+        #[arg(long)]
+        restored_only: bool,
+    },
 }

@@ -130,6 +130,11 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         Command::Status => run::status(settings, &mut out),
         Command::Resolve(args) => run::resolve(settings, &args, &mut out),
         Command::Log => run::log(settings, &mut out),
+        Command::Archive(args::ArchiveCommand::List) => run::archive_list(settings, &mut out),
+        Command::Archive(args::ArchiveCommand::Purge {
+            older_than,
+            restored_only,
+        }) => run::archive_purge(settings, older_than, restored_only, &mut out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "migrate", &mut io::stdout());

@@ -410,3 +410,67 @@ pub fn log(settings: &Settings, out: &mut Out) -> CliResult {
         Ok(())
     })
 }
+
+fn print_archives(
+    out: &mut Out,
+    archives: &[migrate::driver::ArchiveRecord],
+    empty: &str,
+) -> CliResult {
+    if !out.human() {
+        out.json(&serde_json::json!({ "archives": archives }))?;
+        return Ok(());
+    }
+    if archives.is_empty() {
+        writeln!(out, "{empty}")?;
+    }
+    for a in archives {
+        let (st, state) = match (&a.restored_at, a.restored_rows) {
+            (Some(at), rows) => (OK, format!("restored {} rows at {at}", rows.unwrap_or(0))),
+            (None, _) => (WARN, "not restored".to_string()),
+        };
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}  {} ({} rows) from {} ({}, {})  {DIM}{}{DIM:#}  {st}{state}{st:#}",
+            a.archive_table,
+            a.label(),
+            a.row_count,
+            a.version,
+            a.stage,
+            a.direction,
+            a.created_at
+        )?;
+    }
+    Ok(())
+}
+
+pub fn archive_list(settings: &Settings, out: &mut Out) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let archives = runner.archives().await;
+        runner.close().await;
+        print_archives(out, &archives?, "no archives")
+    })
+}
+
+pub fn archive_purge(
+    settings: &Settings,
+    older_than: Option<Duration>,
+    restored_only: bool,
+    out: &mut Out,
+) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let purged = runner.purge_archives(older_than, restored_only).await;
+        runner.close().await;
+        let purged = purged?;
+        if out.human() && !purged.is_empty() {
+            writeln!(
+                out,
+                "dropped {} archive{}:",
+                purged.len(),
+                if purged.len() == 1 { "" } else { "s" }
+            )?;
+        }
+        print_archives(out, &purged, "no archive matched: nothing dropped")
+    })
+}

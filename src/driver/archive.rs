@@ -352,6 +352,25 @@ impl Driver {
         Ok(all)
     }
 
+    /// Drops an archive table and its record.
+    pub async fn drop_archive(&mut self, a: &ArchiveRecord) -> Result<(), Error> {
+        let drop = format!("DROP TABLE IF EXISTS {}", a.archive_table);
+        sqlx::raw_sql(AssertSqlSafe(drop))
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("dropping an archive", e))?;
+        let delete = self.q(&format!(
+            "DELETE FROM {} WHERE id = ?",
+            self.tables.archives
+        ));
+        sqlx::query(AssertSqlSafe(delete))
+            .bind(a.id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("dropping an archive", e))?;
+        Ok(())
+    }
+
     /// Puts an archive back if its table (or column) exists again. Returns
     /// the rows restored, or `None` when there is nothing to restore into.
     pub async fn restore(&mut self, a: &ArchiveRecord, now: &str) -> Result<Option<i64>, DbError> {
@@ -379,26 +398,36 @@ impl Driver {
                     return Ok(None);
                 }
                 let c = self.quote(column);
-                let count = format!(
-                    "SELECT COUNT(*) FROM {} AS t JOIN {} AS a ON {on}",
-                    a.table_sql, a.archive_table
-                );
-                let rows: i64 = sqlx::query_scalar(AssertSqlSafe(count))
-                    .fetch_one(&mut self.conn)
-                    .await
-                    .map_err(|e| self.db_error(e))?;
-                let update = match self.backend {
-                    Backend::Mysql => format!(
-                        "UPDATE {} AS t JOIN {} AS a ON {on} SET t.{c} = a.{c}",
-                        a.table_sql, a.archive_table
-                    ),
-                    _ => format!(
-                        "UPDATE {} AS t SET {c} = a.{c} FROM {} AS a WHERE {on}",
-                        a.table_sql, a.archive_table
-                    ),
-                };
-                self.execute(&update).await?;
-                rows
+                match self.backend {
+                    Backend::Mysql => {
+                        // MySQL counts changed rows, not matched ones: count first.
+                        let count = format!(
+                            "SELECT COUNT(*) FROM {} AS t JOIN {} AS a ON {on}",
+                            a.table_sql, a.archive_table
+                        );
+                        let rows: i64 = sqlx::query_scalar(AssertSqlSafe(count))
+                            .fetch_one(&mut self.conn)
+                            .await
+                            .map_err(|e| self.db_error(e))?;
+                        let update = format!(
+                            "UPDATE {} AS t JOIN {} AS a ON {on} SET t.{c} = a.{c}",
+                            a.table_sql, a.archive_table
+                        );
+                        self.execute(&update).await?;
+                        rows
+                    }
+                    _ => {
+                        let update = format!(
+                            "UPDATE {} AS t SET {c} = a.{c} FROM {} AS a WHERE {on}",
+                            a.table_sql, a.archive_table
+                        );
+                        let result = sqlx::raw_sql(AssertSqlSafe(update))
+                            .execute(&mut self.conn)
+                            .await
+                            .map_err(|e| self.db_error(e))?;
+                        result.rows_affected() as i64
+                    }
+                }
             }
             None => {
                 let archived = match self.table_columns(&a.archive_table, &a.archive_table).await {

@@ -85,6 +85,45 @@ fn archived_column_and_table_come_back_with_every_type() {
 
         // The key sequence continues after the restored rows.
         db.execute("INSERT INTO typed (t) VALUES ('new row')");
+
+        // Archives are listed, and purged only when asked.
+        let list = db
+            .migrate(&["--source", s, "archive", "list", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let n = v["archives"].as_array().unwrap().len();
+        assert_eq!(
+            n, 3,
+            "{:?}: nickname, typed, nickname again: {}",
+            db.kind, list.stdout
+        );
+        let purged = db
+            .migrate(&["--source", s, "archive", "purge", "--restored-only"])
+            .ok();
+        assert!(
+            purged.stdout.contains("dropped 3 archives"),
+            "{}",
+            purged.stdout
+        );
+        db.migrate(&["--source", s, "down"]).ok();
+        db.migrate(&["--source", s, "archive", "purge", "--restored-only"])
+            .ok();
+        db.migrate(&["--source", s, "archive", "purge", "--older-than", "1h"])
+            .ok();
+        let list = db
+            .migrate(&["--source", s, "archive", "list", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let left = v["archives"].as_array().unwrap();
+        assert_eq!(
+            left.len(),
+            1,
+            "{:?}: the unrestored, recent archive stays: {}",
+            db.kind,
+            list.stdout
+        );
+        assert!(left[0]["restored_at"].is_null());
+        assert_eq!(left[0]["row_count"], 3);
         let archives = db.migrate(&["--source", s, "log"]).ok();
         assert!(
             archives.stdout.contains("restored 2 rows of typed"),
