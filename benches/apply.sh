@@ -23,24 +23,44 @@ done
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Commands per tool: up, down-to-zero. sqlx-cli is measured when it is on
+# PATH (cargo install sqlx-cli --no-default-features --features postgres,sqlite,mysql,rustls).
+TOOL=${TOOL:-migrate}
+run_up() {
+    case $TOOL in
+        migrate) "$BIN" -q --database-url "$1" --source "$work/m" up >/dev/null ;;
+        sqlx) sqlx migrate run --database-url "$1" --source "$work/m" >/dev/null ;;
+    esac
+}
+run_down() {
+    case $TOOL in
+        migrate) "$BIN" -q --database-url "$1" --source "$work/m" down --to 0 >/dev/null ;;
+        sqlx) sqlx migrate revert --database-url "$1" --source "$work/m" --target-version 0 >/dev/null ;;
+    esac
+}
+
 bench() { # name url reset-command
-    local name=$1 url=$2 reset=$3 up=() down=() noop=()
+    local name="$TOOL $1" url=$2 reset=$3 up=() down=() noop=()
     for _ in $(seq 1 "$RUNS"); do
         eval "$reset"
-        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" up >/dev/null; up+=("$(ms "$t")")
-        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" up >/dev/null; noop+=("$(ms "$t")")
-        t=$(date +%s%N); "$BIN" -q --database-url "$url" --source "$work/m" down --to 0 >/dev/null; down+=("$(ms "$t")")
+        t=$(date +%s%N); run_up "$url"; up+=("$(ms "$t")")
+        t=$(date +%s%N); run_up "$url"; noop+=("$(ms "$t")")
+        t=$(date +%s%N); run_down "$url"; down+=("$(ms "$t")")
     done
-    printf '%-10s up %5s ms   no-op up %4s ms   down --to 0 %5s ms   (%s migrations, median of %s)\n' "$name" \
+    printf '%-18s up %5s ms   no-op up %4s ms   down --to 0 %5s ms   (%s migrations, median of %s)\n' "$name" \
         "$(printf '%s\n' "${up[@]}" | median)" "$(printf '%s\n' "${noop[@]}" | median)" "$(printf '%s\n' "${down[@]}" | median)" "$N" "$RUNS"
 }
 
-bench sqlite "sqlite://$work/bench.db" "rm -f '$work/bench.db' '$work/bench.db.migrate-lock'"
+all() {
+bench sqlite "sqlite://$work/bench.db?mode=rwc" "rm -f '$work/bench.db' '$work/bench.db.migrate-lock'"
 if [ -n "${MIGRATE_TEST_POSTGRES_URL:-}" ]; then
     pg_base=${MIGRATE_TEST_POSTGRES_URL%/*}
-    bench postgres "$pg_base/migrate_bench" "psql -q '$MIGRATE_TEST_POSTGRES_URL' -c 'DROP DATABASE IF EXISTS migrate_bench' -c 'CREATE DATABASE migrate_bench'"
+    bench postgres "$pg_base/migrate_bench?sslmode=disable" "psql -q '$MIGRATE_TEST_POSTGRES_URL' -c 'DROP DATABASE IF EXISTS migrate_bench' -c 'CREATE DATABASE migrate_bench'"
 fi
 if [ -n "${MIGRATE_TEST_MYSQL_URL:-}" ]; then
     my_base=${MIGRATE_TEST_MYSQL_URL%/*}
     bench mysql "$my_base/migrate_bench" "mariadb -h 127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS migrate_bench; CREATE DATABASE migrate_bench'"
 fi
+}
+all
+if command -v sqlx >/dev/null; then TOOL=sqlx all; fi

@@ -108,7 +108,7 @@ fn report(settings: &Settings, failure: Failure) -> ExitCode {
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => "migrate=warn",
         1 => "migrate=info",
         _ => "migrate=debug",
     };
