@@ -317,7 +317,7 @@ impl Runner {
     ) -> Result<RunReport, Error> {
         // Fast path: a start-up with nothing to do reads the history once and
         // takes no lock.
-        if let Some(history) = self.driver.read_history().await? {
+        if let Some(history) = self.driver.read_history_summary().await? {
             self.check_target(to, &history)?;
             let v = verify(&self.source, &history);
             if let Ok(steps) = plan_up(&self.source, &history, &v, to)

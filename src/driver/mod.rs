@@ -195,6 +195,7 @@ pub struct Driver {
     secrets: Vec<String>,
     tables: Tables,
     lock_timeout: Duration,
+    session_ready: bool,
 }
 
 /// Names of the history tables.
@@ -237,17 +238,37 @@ impl Driver {
                 prefix,
             },
             lock_timeout: options.lock_timeout,
+            session_ready: false,
         };
-        let setup = match backend {
-            Backend::Postgres => postgres::session_setup(options.lock_timeout),
-            Backend::Mysql => mysql::session_setup(options.lock_timeout),
-            Backend::Sqlite => sqlite::session_setup(options.lock_timeout),
-        };
-        for sql in setup {
-            driver.exec_internal(&sql, "setting up the session").await?;
+        if backend == Backend::Mysql {
+            // Needed by the start-up summary, which may be all a run does.
+            driver
+                .exec_internal(
+                    "SET SESSION group_concat_max_len = 1073741824",
+                    "setting up the session",
+                )
+                .await?;
         }
         tracing::debug!(url = %driver.redacted_url, ?backend, "connected");
         Ok(driver)
+    }
+
+    /// Session settings for running migrations (lock timeouts, foreign
+    /// keys), in one round trip, once, before the first change. A start-up
+    /// with nothing to do never pays for them.
+    async fn prepare_session(&mut self) -> Result<(), Error> {
+        if self.session_ready {
+            return Ok(());
+        }
+        let setup = match self.backend {
+            Backend::Postgres => postgres::session_setup(self.lock_timeout),
+            Backend::Mysql => mysql::session_setup(self.lock_timeout),
+            Backend::Sqlite => sqlite::session_setup(self.lock_timeout),
+        };
+        self.exec_internal(&setup.join(";\n"), "setting up the session")
+            .await?;
+        self.session_ready = true;
+        Ok(())
     }
 
     /// The backend.
@@ -358,6 +379,67 @@ impl Driver {
             }
         }
         out
+    }
+
+    /// Reads what a start-up needs to decide that there is nothing to do
+    /// (version, stage, checksums, state, sequence), in one row and one round
+    /// trip; the other fields are left empty. `None` when the tables do not
+    /// exist yet.
+    pub async fn read_history_summary(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
+        let t = &self.tables.applied;
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "SELECT group_concat(version || ' ' || stage || ' ' || up_checksum || ' ' || coalesce(down_checksum, '-') || ' ' || state || ' ' || seq, char(10)) \
+                 FROM (SELECT * FROM {t} ORDER BY seq)"
+            ),
+            Backend::Postgres => format!(
+                "SELECT string_agg(concat_ws(' ', version, stage, up_checksum, coalesce(down_checksum, '-'), state, seq), E'\\n' ORDER BY seq) FROM {t}"
+            ),
+            Backend::Mysql => format!(
+                "SELECT CAST(GROUP_CONCAT(CONCAT_WS(' ', version, stage, up_checksum, COALESCE(down_checksum, '-'), state, seq) ORDER BY seq SEPARATOR '\\n') AS CHAR) FROM {t}"
+            ),
+        };
+        let text: Option<String> = match sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(&mut self.conn)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) if self.is_missing_table(&e) => return Ok(None),
+            Err(e) => return Err(self.internal("reading the history", e)),
+        };
+        let mut rows = Vec::new();
+        for line in text.as_deref().unwrap_or("").lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let parsed = (|| {
+                Some(AppliedStage {
+                    version: f.first()?.parse().ok()?,
+                    stage: StageKind::parse(f.get(1)?)?,
+                    name: String::new(),
+                    up_checksum: f.get(2)?.to_string(),
+                    down_sql: None,
+                    down_checksum: Some(f.get(3)?.to_string()).filter(|c| c != "-"),
+                    down_path: None,
+                    applied_at: String::new(),
+                    applied_by: String::new(),
+                    duration_ms: 0,
+                    seq: f.get(5)?.parse().ok()?,
+                    state: if *f.get(4)? == "failed" {
+                        RowState::Failed
+                    } else {
+                        RowState::Applied
+                    },
+                    failed_direction: None,
+                    statements_done: None,
+                    error: None,
+                })
+            })();
+            match parsed {
+                Some(row) => rows.push(row),
+                // Anything unexpected: read the full history instead.
+                None => return self.read_history().await,
+            }
+        }
+        Ok(Some(rows))
     }
 
     /// Reads the history; `None` when the tables do not exist yet.
@@ -622,6 +704,7 @@ impl Driver {
         if self.lock.is_some() {
             return Ok(());
         }
+        self.prepare_session().await?;
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         let mut session = match self.backend {

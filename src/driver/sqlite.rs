@@ -94,7 +94,7 @@ pub(super) fn history_ddl(t: &Tables) -> Vec<String> {
             t.applied
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at TEXT NOT NULL, \
+            "CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, at TEXT NOT NULL, \
              actor TEXT NOT NULL, action TEXT NOT NULL, version INTEGER, stage TEXT, outcome TEXT NOT NULL, detail TEXT, \
              duration_ms INTEGER)",
             t.events
