@@ -21,6 +21,7 @@
 //! ```
 
 pub mod archive;
+pub mod check;
 pub mod driver;
 pub mod error;
 pub mod history;

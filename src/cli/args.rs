@@ -105,6 +105,19 @@ pub enum Command {
     #[command(subcommand)]
     Archive(ArchiveCommand),
 
+    /// Lint every up/down pair for reversibility (no database needed).
+    #[command(
+        after_help = "Examples:\n  migrate check\n  migrate check --format github        annotations in a GitHub Actions log\n  migrate check --format sarif > migrate.sarif\n  migrate check --list-rules"
+    )]
+    Check(CheckArgs),
+
+    /// Show a checker rule's documentation.
+    #[command(after_help = "Example:\n  migrate explain lossy-down")]
+    Explain {
+        /// The rule id.
+        rule: String,
+    },
+
     /// Print shell completions.
     #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
     Completions {
@@ -218,4 +231,32 @@ pub enum ArchiveCommand {
         #[arg(long)]
         restored_only: bool,
     },
+}
+
+/// `migrate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// SQL dialect [default: from the database URL or migrate.toml, else postgres].
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// List the rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+/// Dialects the checker knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialectArg {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+    /// SQLite.
+    Sqlite,
 }

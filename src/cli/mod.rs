@@ -6,6 +6,7 @@
 //! password never reaches a terminal or a log.
 
 mod args;
+mod check;
 mod config;
 mod list;
 mod new;
@@ -19,7 +20,7 @@ use clap::{CommandFactory, Parser};
 
 pub use args::{Cli, Command};
 pub use config::Settings;
-pub use output::Out;
+pub use output::{Format, Out};
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
@@ -28,14 +29,23 @@ pub struct Failure {
     pub code: u8,
     /// What to print.
     pub error: anyhow::Error,
+    /// The report already said it all: print nothing more.
+    pub silent: bool,
 }
 
 impl Failure {
+    /// Exit with the code but print nothing more (the report said it).
+    pub fn silent(mut self) -> Failure {
+        self.silent = true;
+        self
+    }
+
     /// Bad usage or input: exit 2.
     pub fn input(error: impl Into<anyhow::Error>) -> Failure {
         Failure {
             code: 2,
             error: error.into(),
+            silent: false,
         }
     }
 
@@ -44,6 +54,7 @@ impl Failure {
         Failure {
             code: 1,
             error: error.into(),
+            silent: false,
         }
     }
 }
@@ -96,6 +107,9 @@ fn report(settings: &Settings, failure: Failure) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
+    if failure.silent {
+        return ExitCode::from(failure.code);
+    }
     let message = settings.redact(&format!("{:#}", failure.error));
     let mut stderr = anstream::stderr();
     let style = anstyle::Style::new()
@@ -121,6 +135,13 @@ fn init_tracing(verbose: u8) {
 }
 
 fn run(cli: Cli, settings: &Settings) -> CliResult {
+    if matches!(settings.format, Format::Github | Format::Sarif)
+        && !matches!(cli.command, Command::Check(_))
+    {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--format github and --format sarif are for `migrate check`; use human or json here"
+        )));
+    }
     let mut out = Out::new(settings.format);
     let result = match cli.command {
         Command::List => list::run(settings, &mut out),
@@ -135,6 +156,8 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             older_than,
             restored_only,
         }) => run::archive_purge(settings, older_than, restored_only, &mut out),
+        Command::Check(args) => check::run(settings, &args, &mut out),
+        Command::Explain { rule } => check::explain(&rule, &mut out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "migrate", &mut io::stdout());

@@ -14,6 +14,10 @@ pub enum Format {
     Human,
     /// For scripts: one JSON document on stdout.
     Json,
+    /// GitHub Actions annotations (`migrate check` only).
+    Github,
+    /// SARIF 2.1.0 for code scanning (`migrate check` only).
+    Sarif,
 }
 
 /// Standard output, buffered; ANSI styles are stripped when it is not a

@@ -2,3 +2,4 @@
 -- users created since get theirs rebuilt from the new columns.
 ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT '';
 UPDATE users SET name = TRIM(CONCAT(COALESCE(first_name, ''), ' ', COALESCE(last_name, '')));
+ALTER TABLE users ALTER COLUMN name DROP DEFAULT;

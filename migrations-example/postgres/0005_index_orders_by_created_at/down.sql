@@ -1,1 +1,3 @@
-DROP INDEX orders_created_at_idx;
+-- migrate:no-transaction
+
+DROP INDEX CONCURRENTLY orders_created_at_idx;

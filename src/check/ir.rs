@@ -1,0 +1,815 @@
+//! What a statement does to the schema and the data, read with `sqlparser`
+//! and, where it cannot parse, from the statement's tokens.
+//!
+//! Invariant: never fails. A statement neither reader understands becomes
+//! [`Op::Other`]; one only the token reader understands is marked unparsed.
+
+use sqlparser::ast::{
+    self, AlterColumnOperation, AlterTableOperation, ColumnOption, DataType, Expr, ObjectName,
+    ObjectType, Statement as Ast, TableConstraint,
+};
+use sqlparser::dialect::{
+    Dialect as SpDialect, GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
+};
+use sqlparser::parser::Parser;
+
+use crate::archive::unquote;
+use crate::sql::{Dialect, Statement, TokenKind};
+
+/// A column as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// Normalised name.
+    pub name: String,
+    /// Type as written, upper-cased.
+    pub ty: String,
+    /// NOT NULL (or PRIMARY KEY).
+    pub not_null: bool,
+    /// The default, as written.
+    pub default: Option<String>,
+    /// Declared PRIMARY KEY inline.
+    pub primary_key: bool,
+    /// Declared UNIQUE inline.
+    pub unique: bool,
+}
+
+/// A table constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConstraintSpec {
+    /// PRIMARY KEY (cols).
+    PrimaryKey(Vec<String>),
+    /// UNIQUE (cols).
+    Unique(Vec<String>),
+    /// FOREIGN KEY (cols) REFERENCES table.
+    ForeignKey(Vec<String>, String),
+    /// CHECK (...), by its text.
+    Check(String),
+}
+
+/// What a statement does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// CREATE TABLE.
+    CreateTable {
+        /// Table.
+        table: String,
+        /// Columns.
+        columns: Vec<ColumnSpec>,
+        /// Table-level constraints, with their names when given.
+        constraints: Vec<(Option<String>, ConstraintSpec)>,
+        /// IF NOT EXISTS.
+        if_not_exists: bool,
+        /// CREATE TABLE ... AS SELECT (columns unknown).
+        as_select: bool,
+    },
+    /// DROP TABLE of one or more tables.
+    DropTable {
+        /// Tables.
+        tables: Vec<String>,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// ALTER TABLE with its actions.
+    AlterTable {
+        /// Table.
+        table: String,
+        /// Actions, in order.
+        actions: Vec<Action>,
+        /// ALTER TABLE IF EXISTS.
+        if_exists: bool,
+    },
+    /// ALTER TABLE ... RENAME TO / RENAME TABLE.
+    RenameTable {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// CREATE [UNIQUE] INDEX.
+    CreateIndex {
+        /// Index name, when given.
+        name: Option<String>,
+        /// Table.
+        table: String,
+        /// Columns or expressions, as text.
+        columns: Vec<String>,
+        /// UNIQUE.
+        unique: bool,
+        /// CONCURRENTLY.
+        concurrently: bool,
+        /// IF NOT EXISTS.
+        if_not_exists: bool,
+    },
+    /// DROP INDEX.
+    DropIndex {
+        /// Index names.
+        names: Vec<String>,
+        /// CONCURRENTLY.
+        concurrently: bool,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// CREATE VIEW.
+    CreateView {
+        /// View.
+        name: String,
+    },
+    /// DROP VIEW.
+    DropView {
+        /// Views.
+        names: Vec<String>,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// DELETE FROM table (`filtered` when it has a WHERE).
+    Delete {
+        /// Table.
+        table: String,
+        /// Has a WHERE clause.
+        filtered: bool,
+    },
+    /// TRUNCATE.
+    Truncate {
+        /// Tables.
+        tables: Vec<String>,
+    },
+    /// UPDATE table SET columns.
+    Update {
+        /// Table.
+        table: String,
+        /// Columns assigned.
+        columns: Vec<String>,
+    },
+    /// INSERT.
+    Insert {
+        /// Table.
+        table: String,
+    },
+    /// Something that cannot run inside a transaction block (PostgreSQL).
+    NoTransactionOnly {
+        /// What, for the message.
+        what: String,
+    },
+    /// Anything else: no effect the checker models.
+    Other,
+}
+
+/// One ALTER TABLE action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// ADD COLUMN.
+    AddColumn(ColumnSpec),
+    /// DROP COLUMN.
+    DropColumn {
+        /// Column.
+        column: String,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// RENAME COLUMN.
+    RenameColumn {
+        /// Old.
+        from: String,
+        /// New.
+        to: String,
+    },
+    /// ALTER COLUMN TYPE (or MySQL MODIFY/CHANGE with a type).
+    SetType {
+        /// Column.
+        column: String,
+        /// New type, upper-cased.
+        ty: String,
+    },
+    /// SET NOT NULL.
+    SetNotNull(String),
+    /// DROP NOT NULL.
+    DropNotNull(String),
+    /// SET DEFAULT.
+    SetDefault(String, String),
+    /// DROP DEFAULT.
+    DropDefault(String),
+    /// ADD CONSTRAINT.
+    AddConstraint {
+        /// Name, when given.
+        name: Option<String>,
+        /// What.
+        spec: ConstraintSpec,
+        /// NOT VALID.
+        not_valid: bool,
+    },
+    /// DROP CONSTRAINT.
+    DropConstraint {
+        /// Name.
+        name: String,
+        /// IF EXISTS.
+        if_exists: bool,
+    },
+    /// RENAME TO.
+    RenameTo(String),
+    /// Something else.
+    Other,
+}
+
+/// A statement read for the checker.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// What it does.
+    pub op: Op,
+    /// Why `sqlparser` rejected it, when it did.
+    pub parse_error: Option<String>,
+}
+
+fn sp_dialect(d: Dialect) -> Box<dyn SpDialect> {
+    match d {
+        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+        Dialect::Mysql => Box::new(MySqlDialect {}),
+        Dialect::Sqlite => Box::new(SQLiteDialect {}),
+        Dialect::Generic => Box::new(GenericDialect {}),
+    }
+}
+
+/// Normalises an identifier: unquoted names fold to lower case.
+pub fn norm(ident: &str) -> String {
+    let unq = unquote(ident);
+    if unq.len() != ident.len() {
+        unq
+    } else {
+        ident.to_ascii_lowercase()
+    }
+}
+
+fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+fn object(name: &ObjectName) -> String {
+    match name.0.last() {
+        Some(ast::ObjectNamePart::Identifier(i)) => ident(i),
+        Some(other) => other.to_string().to_ascii_lowercase(),
+        None => String::new(),
+    }
+}
+
+fn ty(t: &DataType) -> String {
+    t.to_string().to_ascii_uppercase()
+}
+
+fn column(def: &ast::ColumnDef) -> ColumnSpec {
+    let mut c = ColumnSpec {
+        name: ident(&def.name),
+        ty: ty(&def.data_type),
+        not_null: false,
+        default: None,
+        primary_key: false,
+        unique: false,
+    };
+    for o in &def.options {
+        match &o.option {
+            ColumnOption::NotNull => c.not_null = true,
+            ColumnOption::Default(e) => c.default = Some(e.to_string()),
+            ColumnOption::PrimaryKey(_) => {
+                c.primary_key = true;
+                c.not_null = true;
+            }
+            ColumnOption::Unique(_) => c.unique = true,
+            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
+                c.default.get_or_insert_with(|| "(generated)".into());
+            }
+            _ => {}
+        }
+    }
+    // SERIAL types carry their own default.
+    if c.ty.contains("SERIAL") {
+        c.default.get_or_insert_with(|| "(serial)".into());
+        c.not_null = true;
+    }
+    c
+}
+
+fn index_cols(cols: &[ast::IndexColumn]) -> Vec<String> {
+    cols.iter()
+        .map(|c| match &c.column.expr {
+            Expr::Identifier(i) => ident(i),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn constraint(c: &TableConstraint) -> Option<(Option<String>, ConstraintSpec)> {
+    Some(match c {
+        TableConstraint::PrimaryKey(p) => (
+            p.name.as_ref().map(ident),
+            ConstraintSpec::PrimaryKey(index_cols(&p.columns)),
+        ),
+        TableConstraint::Unique(u) => (
+            u.name.as_ref().map(ident),
+            ConstraintSpec::Unique(index_cols(&u.columns)),
+        ),
+        TableConstraint::ForeignKey(f) => (
+            f.name.as_ref().map(ident),
+            ConstraintSpec::ForeignKey(
+                f.columns.iter().map(ident).collect(),
+                object(&f.foreign_table),
+            ),
+        ),
+        TableConstraint::Check(k) => (
+            k.name.as_ref().map(ident),
+            ConstraintSpec::Check(k.expr.to_string()),
+        ),
+        _ => return None,
+    })
+}
+
+fn lower(stmt: &Ast) -> Op {
+    match stmt {
+        Ast::CreateTable(ct) => Op::CreateTable {
+            table: object(&ct.name),
+            columns: ct.columns.iter().map(column).collect(),
+            constraints: ct.constraints.iter().filter_map(constraint).collect(),
+            if_not_exists: ct.if_not_exists,
+            as_select: ct.query.is_some(),
+        },
+        Ast::Drop {
+            object_type,
+            if_exists,
+            names,
+            ..
+        } => {
+            let names: Vec<String> = names.iter().map(object).collect();
+            match object_type {
+                ObjectType::Table => Op::DropTable {
+                    tables: names,
+                    if_exists: *if_exists,
+                },
+                ObjectType::Index => Op::DropIndex {
+                    names,
+                    concurrently: false,
+                    if_exists: *if_exists,
+                },
+                ObjectType::View | ObjectType::MaterializedView => Op::DropView {
+                    names,
+                    if_exists: *if_exists,
+                },
+                _ => Op::Other,
+            }
+        }
+        Ast::CreateIndex(ci) => Op::CreateIndex {
+            name: ci.name.as_ref().map(object),
+            table: object(&ci.table_name),
+            columns: index_cols(&ci.columns),
+            unique: ci.unique,
+            concurrently: ci.concurrently,
+            if_not_exists: ci.if_not_exists,
+        },
+        Ast::CreateView(v) => Op::CreateView {
+            name: object(&v.name),
+        },
+        Ast::RenameTable(r) if r.len() == 1 => Op::RenameTable {
+            from: object(&r[0].old_name),
+            to: object(&r[0].new_name),
+        },
+        Ast::AlterTable(at) => {
+            let table = object(&at.name);
+            let actions: Vec<Action> = at.operations.iter().map(action).collect();
+            if let [Action::RenameTo(to)] = actions.as_slice() {
+                return Op::RenameTable {
+                    from: table,
+                    to: to.clone(),
+                };
+            }
+            Op::AlterTable {
+                table,
+                actions,
+                if_exists: at.if_exists,
+            }
+        }
+        Ast::Update(u) => {
+            let table = match &u.table.relation {
+                ast::TableFactor::Table { name, .. } => object(name),
+                _ => String::new(),
+            };
+            let columns = u
+                .assignments
+                .iter()
+                .flat_map(|a| match &a.target {
+                    ast::AssignmentTarget::ColumnName(n) => vec![object(n)],
+                    ast::AssignmentTarget::Tuple(ns) => ns.iter().map(object).collect(),
+                })
+                .collect();
+            Op::Update { table, columns }
+        }
+        Ast::Vacuum(_) => Op::NoTransactionOnly {
+            what: "VACUUM".into(),
+        },
+        _ => Op::Other,
+    }
+}
+
+fn action(op: &AlterTableOperation) -> Action {
+    match op {
+        AlterTableOperation::AddColumn { column_def, .. } => Action::AddColumn(column(column_def)),
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } if column_names.len() == 1 => Action::DropColumn {
+            column: ident(&column_names[0]),
+            if_exists: *if_exists,
+        },
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => Action::RenameColumn {
+            from: ident(old_column_name),
+            to: ident(new_column_name),
+        },
+        AlterTableOperation::RenameTable { table_name } => match table_name {
+            ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => {
+                Action::RenameTo(object(n))
+            }
+        },
+        AlterTableOperation::ModifyColumn {
+            col_name,
+            data_type,
+            ..
+        } => Action::SetType {
+            column: ident(col_name),
+            ty: ty(data_type),
+        },
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            new_name,
+            data_type,
+            ..
+        } if old_name.value == new_name.value => Action::SetType {
+            column: ident(old_name),
+            ty: ty(data_type),
+        },
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let c = ident(column_name);
+            match op {
+                AlterColumnOperation::SetNotNull => Action::SetNotNull(c),
+                AlterColumnOperation::DropNotNull => Action::DropNotNull(c),
+                AlterColumnOperation::SetDefault { value } => {
+                    Action::SetDefault(c, value.to_string())
+                }
+                AlterColumnOperation::DropDefault => Action::DropDefault(c),
+                AlterColumnOperation::SetDataType { data_type, .. } => Action::SetType {
+                    column: c,
+                    ty: ty(data_type),
+                },
+                _ => Action::Other,
+            }
+        }
+        AlterTableOperation::AddConstraint {
+            constraint: c,
+            not_valid,
+        } => match constraint(c) {
+            Some((name, spec)) => Action::AddConstraint {
+                name,
+                spec,
+                not_valid: *not_valid,
+            },
+            None => Action::Other,
+        },
+        AlterTableOperation::DropConstraint {
+            name, if_exists, ..
+        } => Action::DropConstraint {
+            name: ident(name),
+            if_exists: *if_exists,
+        },
+        _ => Action::Other,
+    }
+}
+
+/// Reads one statement.
+pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
+    let text = statement.text(script);
+    let words: Vec<String> = statement
+        .words(script)
+        .take(4)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // Forms the parser reads but whose details matter here, or that it rejects.
+    if dialect != Dialect::Mysql && dialect != Dialect::Sqlite {
+        if w(0) == "CREATE"
+            && (w(1) == "INDEX" || w(2) == "INDEX")
+            && words.iter().any(|x| x == "CONCURRENTLY")
+        {
+            // handled by the parser below (CreateIndex.concurrently)
+        } else if w(0) == "DROP" && w(1) == "INDEX" && w(2) == "CONCURRENTLY" {
+            return Read {
+                op: drop_index_tokens(statement, script, true),
+                parse_error: None,
+            };
+        } else if w(0) == "REINDEX" && words.iter().any(|x| x == "CONCURRENTLY") {
+            return Read {
+                op: Op::NoTransactionOnly {
+                    what: "REINDEX CONCURRENTLY".into(),
+                },
+                parse_error: None,
+            };
+        } else if (w(0) == "CREATE" || w(0) == "DROP") && w(1) == "DATABASE" {
+            return Read {
+                op: Op::NoTransactionOnly {
+                    what: format!("{} DATABASE", w(0)),
+                },
+                parse_error: None,
+            };
+        } else if w(0) == "VACUUM" {
+            return Read {
+                op: Op::NoTransactionOnly {
+                    what: "VACUUM".into(),
+                },
+                parse_error: None,
+            };
+        } else if w(0) == "ALTER" && w(1) == "SYSTEM" {
+            return Read {
+                op: Op::NoTransactionOnly {
+                    what: "ALTER SYSTEM".into(),
+                },
+                parse_error: None,
+            };
+        }
+    }
+    match Parser::parse_sql(sp_dialect(dialect).as_ref(), text) {
+        Ok(stmts) if stmts.len() == 1 => {
+            let op = lower(&stmts[0]);
+            // DML targets are read from the tokens: simpler than every AST shape.
+            let op = match (&op, w(0)) {
+                (Op::Other, "DELETE" | "TRUNCATE" | "INSERT" | "REPLACE") => {
+                    tokens_op(statement, script)
+                }
+                _ => op,
+            };
+            let op = match op {
+                Op::Other if matches!(stmts[0], Ast::Delete(_)) => tokens_op(statement, script),
+                other => other,
+            };
+            Read {
+                op,
+                parse_error: None,
+            }
+        }
+        Ok(_) => Read {
+            op: tokens_op(statement, script),
+            parse_error: None,
+        },
+        Err(e) => Read {
+            op: tokens_op(statement, script),
+            parse_error: Some(e.to_string()),
+        },
+    }
+}
+
+struct Toks<'a> {
+    toks: Vec<(TokenKind, &'a str)>,
+}
+
+impl Toks<'_> {
+    fn is(&self, i: usize, w: &str) -> bool {
+        self.toks
+            .get(i)
+            .is_some_and(|(k, s)| *k == TokenKind::Word && s.eq_ignore_ascii_case(w))
+    }
+    fn name(&self, mut i: usize) -> Option<(String, usize)> {
+        let mut last;
+        loop {
+            let (k, s) = self.toks.get(i)?;
+            if !matches!(k, TokenKind::Word | TokenKind::QuotedIdent) {
+                return None;
+            }
+            last = norm(s);
+            i += 1;
+            if self
+                .toks
+                .get(i)
+                .is_some_and(|(k, s)| *k == TokenKind::Other && *s == ".")
+            {
+                i += 1;
+                continue;
+            }
+            return Some((last, i));
+        }
+    }
+    fn names(&self, mut i: usize) -> Vec<String> {
+        let mut out = vec![];
+        while let Some((n, next)) = self.name(i) {
+            out.push(n);
+            if self
+                .toks
+                .get(next)
+                .is_some_and(|(k, s)| *k == TokenKind::Other && *s == ",")
+            {
+                i = next + 1;
+            } else {
+                break;
+            }
+        }
+        out
+    }
+}
+
+fn toks<'a>(statement: &Statement, script: &'a str) -> Toks<'a> {
+    Toks {
+        toks: statement
+            .tokens
+            .iter()
+            .filter(|t| !t.is_trivia())
+            .map(|t| (t.kind, &script[t.span.clone()]))
+            .collect(),
+    }
+}
+
+fn drop_index_tokens(statement: &Statement, script: &str, concurrently: bool) -> Op {
+    let t = toks(statement, script);
+    let mut i = if concurrently { 3 } else { 2 };
+    let if_exists = t.is(i, "IF") && t.is(i + 1, "EXISTS");
+    if if_exists {
+        i += 2;
+    }
+    Op::DropIndex {
+        names: t.names(i),
+        concurrently,
+        if_exists,
+    }
+}
+
+/// The token-level reading: recognises the destructive forms whatever the
+/// parser thinks, so a DROP inside an unparsable statement is never missed.
+fn tokens_op(statement: &Statement, script: &str) -> Op {
+    let t = toks(statement, script);
+    if t.is(0, "DROP") && t.is(1, "TABLE") {
+        let mut i = 2;
+        let if_exists = t.is(i, "IF") && t.is(i + 1, "EXISTS");
+        if if_exists {
+            i += 2;
+        }
+        return Op::DropTable {
+            tables: t.names(i),
+            if_exists,
+        };
+    }
+    if t.is(0, "DROP") && t.is(1, "INDEX") {
+        return drop_index_tokens(statement, script, t.is(2, "CONCURRENTLY"));
+    }
+    if t.is(0, "TRUNCATE") {
+        let i = if t.is(1, "TABLE") { 2 } else { 1 };
+        let i = if t.is(i, "ONLY") { i + 1 } else { i };
+        return Op::Truncate { tables: t.names(i) };
+    }
+    if t.is(0, "DELETE") {
+        let i = if t.is(1, "FROM") { 2 } else { 1 };
+        if let Some((table, _)) = t.name(i) {
+            let filtered = t
+                .toks
+                .iter()
+                .any(|(k, s)| *k == TokenKind::Word && s.eq_ignore_ascii_case("WHERE"));
+            return Op::Delete { table, filtered };
+        }
+    }
+    if (t.is(0, "INSERT") || t.is(0, "REPLACE"))
+        && t.is(1, "INTO")
+        && let Some((table, _)) = t.name(2)
+    {
+        return Op::Insert { table };
+    }
+    if t.is(0, "ALTER") && t.is(1, "TABLE") {
+        let mut i = 2;
+        let if_exists = t.is(i, "IF") && t.is(i + 1, "EXISTS");
+        if if_exists {
+            i += 2;
+        }
+        if t.is(i, "ONLY") {
+            i += 1;
+        }
+        if let Some((table, mut j)) = t.name(i) {
+            let mut actions = vec![];
+            if t.is(j, "DROP") && !t.is(j + 1, "CONSTRAINT") && !t.is(j + 1, "DEFAULT") {
+                j += 1;
+                if t.is(j, "COLUMN") {
+                    j += 1;
+                }
+                let ie = t.is(j, "IF") && t.is(j + 1, "EXISTS");
+                if ie {
+                    j += 2;
+                }
+                if let Some((column, _)) = t.name(j) {
+                    actions.push(Action::DropColumn {
+                        column,
+                        if_exists: ie,
+                    });
+                }
+            } else if t.is(j, "ALTER") {
+                j += 1;
+                if t.is(j, "COLUMN") {
+                    j += 1;
+                }
+                if let Some((column, k)) = t.name(j) {
+                    let k = if t.is(k, "SET") && t.is(k + 1, "DATA") {
+                        k + 2
+                    } else {
+                        k
+                    };
+                    if t.is(k, "TYPE") {
+                        let ty: Vec<&str> = t.toks[k + 1..]
+                            .iter()
+                            .take_while(|(kind, s)| {
+                                !(*kind == TokenKind::Word && s.eq_ignore_ascii_case("USING"))
+                            })
+                            .map(|(_, s)| *s)
+                            .collect();
+                        actions.push(Action::SetType {
+                            column,
+                            ty: ty.join("").to_ascii_uppercase(),
+                        });
+                    }
+                }
+            }
+            if actions.is_empty() {
+                actions.push(Action::Other);
+            }
+            return Op::AlterTable {
+                table,
+                actions,
+                if_exists,
+            };
+        }
+    }
+    Op::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::split;
+
+    fn one(sql: &str, d: Dialect) -> Read {
+        let s = split(sql, d);
+        read(&s[0], sql, d)
+    }
+
+    #[test]
+    fn ddl_is_lowered() {
+        let r = one(
+            "ALTER TABLE Users ADD COLUMN \"Nick\" varchar(20) NOT NULL DEFAULT ''",
+            Dialect::Postgres,
+        );
+        let Op::AlterTable { table, actions, .. } = r.op else {
+            panic!()
+        };
+        assert_eq!(table, "users");
+        let Action::AddColumn(c) = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (c.name.as_str(), c.ty.as_str(), c.not_null),
+            ("Nick", "VARCHAR(20)", true)
+        );
+        assert!(
+            matches!(one("DROP TABLE a, b", Dialect::Postgres).op, Op::DropTable { tables, .. } if tables == ["a", "b"])
+        );
+        assert!(matches!(
+            one("CREATE INDEX CONCURRENTLY i ON t (x)", Dialect::Postgres).op,
+            Op::CreateIndex {
+                concurrently: true,
+                ..
+            }
+        ));
+        assert!(
+            matches!(one("UPDATE t SET a = 1, b = 2", Dialect::Postgres).op, Op::Update { columns, .. } if columns == ["a", "b"])
+        );
+    }
+
+    #[test]
+    fn unparsable_statements_still_show_their_drops() {
+        let r = one(
+            "DROP TABLE IF EXISTS a PURGE WITH EXTRA GARBAGE (",
+            Dialect::Postgres,
+        );
+        assert!(r.parse_error.is_some());
+        assert!(matches!(
+            r.op,
+            Op::DropTable {
+                if_exists: true,
+                ..
+            }
+        ));
+        let r = one("DROP INDEX CONCURRENTLY IF EXISTS i", Dialect::Postgres);
+        assert!(matches!(
+            r.op,
+            Op::DropIndex {
+                concurrently: true,
+                if_exists: true,
+                ..
+            }
+        ));
+        let r = one("DELETE FROM t WHERE x = 1 FOO BAR", Dialect::Postgres);
+        assert!(matches!(r.op, Op::Delete { filtered: true, .. }));
+    }
+}

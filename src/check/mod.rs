@@ -1,0 +1,657 @@
+//! The static checker: lints every up/down pair for reversibility.
+//!
+//! Invariants:
+//! - it never touches a database and never fails: SQL it cannot parse
+//!   becomes a diagnostic, never a panic or an abort;
+//! - every rule lives in `rules/<id>.rs` with its documentation and tests,
+//!   and is listed once in [`registry::RULES`];
+//! - a finding is suppressed only by an `-- migrate:allow <rule>: <reason>`
+//!   with a reason, on its statement or its file; unused suppressions are
+//!   reported.
+
+pub mod ir;
+pub mod registry;
+pub mod rules;
+pub mod schema;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::source::{DirectiveKind, Migration, Scope, Script, Source, Stage};
+use crate::sql::{Dialect, Statement, split};
+use ir::{Action, Op, Read};
+use schema::{Missing, Schema};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Shown, never fails a run.
+    Info,
+    /// Fails only with `--deny-warnings`.
+    Warning,
+    /// Fails the check.
+    Error,
+}
+
+impl Severity {
+    /// As written in output and settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Rule id.
+    pub rule: &'static str,
+    /// Severity after settings.
+    pub severity: Severity,
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+    /// The statement's first line, for the human report.
+    #[serde(skip)]
+    pub excerpt: String,
+}
+
+/// Settings of a check run.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// SQL dialect.
+    pub dialect: Dialect,
+    /// Per-rule severity overrides; `None` turns a rule off.
+    pub severities: BTreeMap<String, Option<Severity>>,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Findings, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// Findings of severity error.
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    /// Findings of severity warning.
+    pub fn warnings(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
+    }
+}
+
+/// A statement of a script, read.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    /// 1-based line in the file.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// First line of its text.
+    pub excerpt: String,
+    /// What it does.
+    pub read: Read,
+    /// `-- migrate:archive` stands above it.
+    pub archived: bool,
+}
+
+/// A finding before suppressions and settings.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Rule id.
+    pub rule: &'static str,
+    /// The script it is in.
+    pub file: PathBuf,
+    /// Line.
+    pub line: u32,
+    /// Column.
+    pub column: u32,
+    /// Excerpt.
+    pub excerpt: String,
+    /// Message.
+    pub message: String,
+    /// Help.
+    pub help: String,
+    /// Overrides the rule's default severity (an accepted decision is info).
+    pub severity: Option<Severity>,
+}
+
+/// What a rule sees of one stage.
+pub struct StageCx<'a> {
+    /// The migration.
+    pub migration: &'a Migration,
+    /// The stage.
+    pub stage: &'a Stage,
+    /// The dialect.
+    pub dialect: Dialect,
+    /// The up's statements.
+    pub up: &'a [Stmt],
+    /// The down's statements (`None` without a down; empty when declared irreversible).
+    pub down: Option<&'a [Stmt]>,
+    /// The schema before the stage (the objects the stage touches).
+    pub before: &'a Schema,
+    /// After the up.
+    pub after_up: &'a Schema,
+    /// After the up and the down.
+    pub after_down: Option<&'a Schema>,
+    /// Down statements that refer to something that will not exist then.
+    pub down_missing: &'a [(usize, Missing)],
+    /// Some statement could not be read: schema comparisons are skipped.
+    pub uncertain: bool,
+}
+
+impl StageCx<'_> {
+    /// `0003_add_x (main)`.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.migration.label(), self.stage.kind)
+    }
+
+    /// A finding at a statement of the up (`down == false`) or the down.
+    pub fn at(
+        &self,
+        down: bool,
+        stmt: &Stmt,
+        rule: &'static str,
+        message: String,
+        help: String,
+    ) -> Finding {
+        let script = if down {
+            self.stage.down.as_ref().expect("down")
+        } else {
+            &self.stage.up
+        };
+        Finding {
+            rule,
+            file: script.path.clone(),
+            line: stmt.line,
+            column: stmt.column,
+            excerpt: stmt.excerpt.clone(),
+            message,
+            help,
+            severity: None,
+        }
+    }
+
+    /// A finding about a whole script.
+    pub fn at_file(
+        &self,
+        script: &Script,
+        rule: &'static str,
+        message: String,
+        help: String,
+    ) -> Finding {
+        Finding {
+            rule,
+            file: script.path.clone(),
+            line: script.line_offset + 1,
+            column: 1,
+            excerpt: String::new(),
+            message,
+            help,
+            severity: None,
+        }
+    }
+
+    /// The table existed before this stage.
+    pub fn existed(&self, table: &str) -> bool {
+        self.before.tables.contains_key(table)
+    }
+
+    /// The column existed before this stage.
+    pub fn column_existed(&self, table: &str, column: &str) -> bool {
+        self.before
+            .tables
+            .get(table)
+            .is_some_and(|t| t.columns.contains_key(column) || t.opaque)
+    }
+}
+
+/// The objects a list of statements touches.
+#[derive(Default)]
+struct Touched {
+    tables: BTreeSet<String>,
+    indexes: BTreeSet<String>,
+    views: BTreeSet<String>,
+}
+
+impl Touched {
+    fn add(&mut self, op: &Op) {
+        match op {
+            Op::CreateTable { table, .. }
+            | Op::AlterTable { table, .. }
+            | Op::Delete { table, .. }
+            | Op::Update { table, .. }
+            | Op::Insert { table } => {
+                self.tables.insert(table.clone());
+                if let Op::AlterTable { actions, .. } = op {
+                    for a in actions {
+                        if let Action::RenameTo(to) = a {
+                            self.tables.insert(to.clone());
+                        }
+                    }
+                }
+            }
+            Op::DropTable { tables, .. } | Op::Truncate { tables } => {
+                self.tables.extend(tables.iter().cloned())
+            }
+            Op::RenameTable { from, to } => {
+                self.tables.insert(from.clone());
+                self.tables.insert(to.clone());
+            }
+            Op::CreateIndex {
+                name,
+                table,
+                columns,
+                ..
+            } => {
+                self.tables.insert(table.clone());
+                self.indexes.insert(
+                    name.clone()
+                        .unwrap_or_else(|| format!("{table}({})", columns.join(","))),
+                );
+            }
+            Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),
+            Op::CreateView { name } => {
+                self.views.insert(name.clone());
+            }
+            Op::DropView { names, .. } => self.views.extend(names.iter().cloned()),
+            Op::NoTransactionOnly { .. } | Op::Other => {}
+        }
+    }
+
+    fn project(&self, s: &Schema) -> Schema {
+        let mut out = Schema::default();
+        for t in &self.tables {
+            if let Some(table) = s.tables.get(t) {
+                out.tables.insert(t.clone(), table.clone());
+            }
+        }
+        for (name, i) in &s.indexes {
+            if self.indexes.contains(name) || self.tables.contains(&i.table) {
+                out.indexes.insert(name.clone(), i.clone());
+            }
+        }
+        for v in &self.views {
+            if s.views.contains(v) {
+                out.views.insert(v.clone());
+            }
+        }
+        out
+    }
+
+    /// Writes the projected schema back into the whole.
+    fn merge(&self, whole: &mut Schema, part: &Schema) {
+        for t in &self.tables {
+            match part.tables.get(t) {
+                Some(table) => {
+                    whole.tables.insert(t.clone(), table.clone());
+                }
+                None => {
+                    whole.tables.remove(t);
+                }
+            }
+        }
+        whole
+            .indexes
+            .retain(|name, i| !(self.indexes.contains(name) || self.tables.contains(&i.table)));
+        for (name, i) in &part.indexes {
+            whole.indexes.insert(name.clone(), i.clone());
+        }
+        for v in &self.views {
+            if part.views.contains(v) {
+                whole.views.insert(v.clone());
+            } else {
+                whole.views.remove(v);
+            }
+        }
+    }
+}
+
+/// Reads every statement of a script.
+fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
+    let statements: Vec<Statement> = split(&script.sql, dialect);
+    statements
+        .iter()
+        .map(|s| {
+            let line_start = script.sql[..s.span.start].rfind('\n').map_or(0, |i| i + 1);
+            let line = script.line_offset + s.line;
+            Stmt {
+                line,
+                column: script.sql[line_start..s.span.start].chars().count() as u32 + 1,
+                excerpt: s.text(&script.sql).lines().next().unwrap_or("").to_string(),
+                read: ir::read(s, &script.sql, dialect),
+                archived: script
+                    .directives_for(line)
+                    .any(|d| d.kind == DirectiveKind::Archive),
+            }
+        })
+        .collect()
+}
+
+/// A stage's up and down, read.
+type ReadStage = (Vec<Stmt>, Option<Vec<Stmt>>);
+
+/// Reads all scripts, on every core: parsing is most of the work.
+fn read_all(source: &Source, dialect: Dialect) -> Vec<Vec<ReadStage>> {
+    let migrations = &source.migrations;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = migrations.len().div_ceil(threads).max(1);
+    let read_one = |m: &Migration| -> Vec<ReadStage> {
+        m.stages
+            .iter()
+            .map(|s| {
+                (
+                    read_script(&s.up, dialect),
+                    s.down.as_ref().map(|d| read_script(d, dialect)),
+                )
+            })
+            .collect()
+    };
+    if threads == 1 || migrations.len() < 64 {
+        return migrations.iter().map(read_one).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = migrations
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read_one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Checks every migration of `source`.
+pub fn check(source: &Source, options: &CheckOptions) -> Report {
+    let read = read_all(source, options.dialect);
+    let mut whole = Schema::default();
+    let mut findings: Vec<Finding> = Vec::new();
+    for (m, stages) in source.migrations.iter().zip(&read) {
+        for (stage, (up, down)) in m.stages.iter().zip(stages) {
+            let mut touched = Touched::default();
+            for s in up.iter().chain(down.iter().flatten()) {
+                touched.add(&s.read.op);
+            }
+            let before = touched.project(&whole);
+            let mut after_up = before.clone();
+            for s in up {
+                after_up.apply(&s.read.op);
+            }
+            let mut down_missing = Vec::new();
+            let after_down = down.as_ref().map(|down| {
+                let mut after = after_up.clone();
+                for (i, s) in down.iter().enumerate() {
+                    for missing in after.apply(&s.read.op) {
+                        down_missing.push((i, missing));
+                    }
+                }
+                after
+            });
+            let uncertain = up.iter().chain(down.iter().flatten()).any(|s| {
+                s.read.parse_error.is_some()
+                    || matches!(&s.read.op, Op::AlterTable { actions, .. } if actions.contains(&Action::Other))
+                    || matches!(&s.read.op, Op::CreateTable { as_select: true, .. })
+            });
+            let cx = StageCx {
+                migration: m,
+                stage,
+                dialect: options.dialect,
+                up,
+                down: down.as_deref(),
+                before: &before,
+                after_up: &after_up,
+                after_down: after_down.as_ref(),
+                down_missing: &down_missing,
+                uncertain,
+            };
+            for rule in registry::RULES {
+                if let Some(run) = rule.stage {
+                    run(&cx, &mut findings);
+                }
+            }
+            touched.merge(&mut whole, &after_up);
+        }
+    }
+    finish(source, findings, options)
+}
+
+/// Applies suppressions and settings, adds the suppression findings, sorts.
+fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Report {
+    // Every allow directive, with whether it suppressed something.
+    let mut allows: Vec<(&Script, &crate::source::Directive, bool)> = Vec::new();
+    for m in &source.migrations {
+        for s in &m.stages {
+            for script in std::iter::once(&s.up).chain(s.down.as_ref()) {
+                for d in &script.directives {
+                    if matches!(d.kind, DirectiveKind::Allow { .. }) {
+                        allows.push((script, d, false));
+                    }
+                }
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    for f in findings {
+        let mut suppressed = false;
+        for (script, d, used) in allows.iter_mut() {
+            let DirectiveKind::Allow { rules, reason } = &d.kind else {
+                continue;
+            };
+            let covers = script.path == f.file
+                && rules.iter().any(|r| r == f.rule)
+                && match d.scope {
+                    Scope::File => true,
+                    Scope::Statement { line } => line == f.line,
+                };
+            if covers && !reason.trim().is_empty() {
+                *used = true;
+                suppressed = true;
+            }
+        }
+        if !suppressed {
+            kept.push(f);
+        }
+    }
+    for (script, d, used) in &allows {
+        let DirectiveKind::Allow { rules, reason } = &d.kind else {
+            continue;
+        };
+        let at = |rule: &'static str, message: String, help: String| Finding {
+            rule,
+            file: script.path.clone(),
+            line: d.line,
+            column: 1,
+            excerpt: String::new(),
+            message,
+            help,
+            severity: None,
+        };
+        if reason.trim().is_empty() {
+            kept.push(at(
+                rules::suppression_without_reason::ID,
+                format!("`-- migrate:allow {}` gives no reason, so it suppresses nothing", rules.join(", ")),
+                "write why the risk is accepted after a colon: `-- migrate:allow lossy-down: the table was always empty`".into(),
+            ));
+            continue;
+        }
+        let unknown: Vec<&String> = rules
+            .iter()
+            .filter(|r| registry::rule(r).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            kept.push(at(
+                rules::unused_suppression::ID,
+                format!(
+                    "`-- migrate:allow` names unknown rule{} {}",
+                    if unknown.len() == 1 { "" } else { "s" },
+                    unknown
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "`migrate check --list-rules` lists the rule ids".into(),
+            ));
+        } else if !used {
+            kept.push(at(
+                rules::unused_suppression::ID,
+                format!(
+                    "`-- migrate:allow {}` suppresses nothing here",
+                    rules.join(", ")
+                ),
+                "remove it, or move it directly above the statement it is for".into(),
+            ));
+        }
+    }
+    let mut diagnostics: Vec<Diagnostic> = kept
+        .into_iter()
+        .filter_map(|f| {
+            let rule = registry::rule(f.rule)?;
+            let severity = match options.severities.get(f.rule) {
+                Some(None) => return None,
+                Some(Some(s)) => *s,
+                None => f.severity.unwrap_or(rule.severity),
+            };
+            Some(Diagnostic {
+                rule: rule.id,
+                severity,
+                file: f.file.display().to_string(),
+                line: f.line,
+                column: f.column,
+                message: f.message,
+                help: f.help,
+                excerpt: f.excerpt,
+            })
+        })
+        .collect();
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.rule).cmp(&(&b.file, b.line, b.column, b.rule))
+    });
+    diagnostics.dedup();
+    Report { diagnostics }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for rule tests: migrations from strings, checked.
+
+    use super::*;
+    use crate::source::{Direction, Layout, Stage, StageKind};
+
+    /// A migration: name, up, down (`None` for none).
+    pub type Spec<'a> = (&'a str, &'a str, Option<&'a str>);
+
+    fn script(path: String, sql: &str, d: Direction) -> Script {
+        Script::from_sql(path, sql.to_string(), 0, d).expect("test SQL has valid directives")
+    }
+
+    /// A source of simple migrations, versions 1, 2, ...
+    pub fn source(specs: &[Spec]) -> Source {
+        Source {
+            dir: PathBuf::from("m"),
+            migrations: specs
+                .iter()
+                .enumerate()
+                .map(|(i, (name, up, down))| Migration {
+                    version: i as i64 + 1,
+                    version_text: format!("{:04}", i + 1),
+                    name: name.to_string(),
+                    layout: Layout::Flat,
+                    path: PathBuf::from(format!("m/{:04}_{name}.up.sql", i + 1)),
+                    stages: vec![Stage {
+                        kind: StageKind::Main,
+                        up: script(format!("m/{:04}_{name}.up.sql", i + 1), up, Direction::Up),
+                        down: down.map(|d| {
+                            script(
+                                format!("m/{:04}_{name}.down.sql", i + 1),
+                                d,
+                                Direction::Down,
+                            )
+                        }),
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    /// A source whose last migration is staged: (expand up, expand down, contract up, contract down).
+    pub fn staged(before: &[Spec], expand: (&str, &str), contract: (&str, &str)) -> Source {
+        let mut src = source(before);
+        let v = src.migrations.len() as i64 + 1;
+        let p = |f: &str| format!("m/{v:04}_staged/{f}");
+        src.migrations.push(Migration {
+            version: v,
+            version_text: format!("{v:04}"),
+            name: "staged".into(),
+            layout: Layout::Staged,
+            path: PathBuf::from(format!("m/{v:04}_staged")),
+            stages: vec![
+                Stage {
+                    kind: StageKind::Expand,
+                    up: script(p("expand.up.sql"), expand.0, Direction::Up),
+                    down: Some(script(p("expand.down.sql"), expand.1, Direction::Down)),
+                },
+                Stage {
+                    kind: StageKind::Contract,
+                    up: script(p("contract.up.sql"), contract.0, Direction::Up),
+                    down: Some(script(p("contract.down.sql"), contract.1, Direction::Down)),
+                },
+            ],
+        });
+        src
+    }
+
+    /// The findings of `rule` in `src` (PostgreSQL dialect).
+    pub fn findings(rule: &str, src: &Source) -> Vec<Diagnostic> {
+        let opts = CheckOptions {
+            dialect: Dialect::Postgres,
+            ..CheckOptions::default()
+        };
+        check(src, &opts)
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.rule == rule)
+            .collect()
+    }
+
+    /// Asserts `rule` finds nothing.
+    #[track_caller]
+    pub fn ok(rule: &str, src: &Source) {
+        let f = findings(rule, src);
+        assert!(f.is_empty(), "{rule} should find nothing, found: {f:#?}");
+    }
+
+    /// Asserts `rule` finds something, and returns the first message.
+    #[track_caller]
+    pub fn err(rule: &str, src: &Source) -> String {
+        let f = findings(rule, src);
+        assert!(!f.is_empty(), "{rule} should find something");
+        f[0].message.clone()
+    }
+}

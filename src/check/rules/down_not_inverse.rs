@@ -1,0 +1,127 @@
+//! `down-not-inverse`: after up then down, the schema differs from before.
+
+use crate::check::{Finding, Severity, StageCx};
+
+/// Rule id.
+pub const ID: &str = "down-not-inverse";
+/// Default severity.
+pub const SEVERITY: Severity = Severity::Error;
+/// One line.
+pub const SUMMARY: &str = "after up then down, the schema differs from before";
+/// Documentation.
+pub const DOC: &str = "\
+What it flags: a down that does not put the schema back as it was: an index or column left \
+over, a column re-added with another type, nullability or default, a constraint or index \
+missing or under another name. Every difference is listed. Column order is not a difference: a \
+re-added column lands at the end of its table and no down can put it back.
+
+Why it matters: after a rollback the old application runs against a schema it was never tested \
+with. A leftover NOT NULL column breaks its inserts; a missing index turns its queries into \
+sequential scans.
+
+Instead: make the down the exact inverse of the up, statement by statement, in reverse order.
+
+Example:
+  up:   CREATE INDEX orders_created_at_idx ON orders (created_at);
+  down: DROP INDEX orders_created_at_idx;";
+
+/// Checks a stage.
+pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
+    let (Some(down), Some(after)) = (cx.stage.down.as_ref(), cx.after_down) else {
+        return;
+    };
+    if cx.uncertain || down.irreversible_reason().is_some() {
+        return;
+    }
+    let diffs = cx.before.diff(after);
+    if diffs.is_empty() {
+        return;
+    }
+    out.push(cx.at_file(
+        down,
+        ID,
+        format!(
+            "after the up and then this down, the schema differs from before: {}",
+            diffs.join("; ")
+        ),
+        "make the down undo exactly what the up did, in reverse order".into(),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::{err, ok, source};
+
+    const T: (&str, &str, Option<&str>) = (
+        "t",
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT);",
+        Some("-- migrate:archive\nDROP TABLE t;"),
+    );
+
+    #[test]
+    fn ok_exact_inverse_in_any_column_order() {
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                ("i", "CREATE INDEX t_v ON t (v);", Some("DROP INDEX t_v;")),
+            ]),
+        );
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "d",
+                    "-- migrate:archive\nALTER TABLE t DROP COLUMN v;",
+                    Some("ALTER TABLE t ADD COLUMN v TEXT;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_leftovers_and_changed_columns() {
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "CREATE INDEX t_v ON t (v);\nCREATE INDEX t_id ON t (id);",
+                    Some("DROP INDEX t_v;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_id is left over"), "{m}");
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "d",
+                    "-- migrate:archive\nALTER TABLE t DROP COLUMN v;",
+                    Some("ALTER TABLE t ADD COLUMN v VARCHAR(20) NOT NULL DEFAULT '';"),
+                ),
+            ]),
+        );
+        assert!(
+            m.contains("column t.v was TEXT and is now VARCHAR(20)"),
+            "{m}"
+        );
+        assert!(m.contains("nullable and is now NOT NULL"), "{m}");
+        // A down that drops an index under a wrong name: the real one is left over.
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "CREATE INDEX t_v_idx ON t (v);",
+                    Some("DROP INDEX IF EXISTS t_v;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_v_idx is left over"), "{m}");
+    }
+}

@@ -1,0 +1,102 @@
+//! `down-would-fail`: the down refers to something that will not exist.
+
+use crate::check::{Finding, Severity, StageCx};
+
+/// Rule id.
+pub const ID: &str = "down-would-fail";
+/// Default severity.
+pub const SEVERITY: Severity = Severity::Error;
+/// One line.
+pub const SUMMARY: &str =
+    "the down refers to a table, column or index that will not exist at that point";
+/// Documentation.
+pub const DOC: &str = "\
+What it flags: a down statement naming a table, column, index, view or constraint that does not \
+exist when it runs (after the up, and after the down's earlier statements): a typo, a name the \
+database generated differently, or statements in the wrong order.
+
+Why it matters: a down is run rarely, usually during an incident. One that fails half-way \
+leaves the database between two versions while everyone is waiting.
+
+Instead: name exactly what the up created, and undo in reverse order.
+
+Example:
+  up:   CREATE INDEX orders_created_at_idx ON orders (created_at);
+  down: DROP INDEX orders_created_at_idx;   -- not orders_created_idx";
+
+/// Checks a stage.
+pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
+    let Some(down) = cx.down else { return };
+    if cx.uncertain {
+        return;
+    }
+    for (i, missing) in cx.down_missing {
+        out.push(cx.at(
+            true,
+            &down[*i],
+            ID,
+            format!("this refers to {missing}, which will not exist when the down runs"),
+            "check the name against the up (and earlier migrations), and the order of the down's statements".into(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::{err, ok, source};
+
+    const T: (&str, &str, Option<&str>) = (
+        "t",
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT);",
+        Some("-- migrate:archive\nDROP TABLE t;"),
+    );
+
+    #[test]
+    fn ok_names_match() {
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                ("i", "CREATE INDEX t_v ON t (v);", Some("DROP INDEX t_v;")),
+            ]),
+        );
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "CREATE INDEX t_v ON t (v);",
+                    Some("DROP INDEX IF EXISTS t_v;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_wrong_name_or_order() {
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "CREATE INDEX t_v_idx ON t (v);",
+                    Some("DROP INDEX t_v;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_v"), "{m}");
+        let m = err(
+            super::ID,
+            &source(&[(
+                "a",
+                "CREATE TABLE a (id INT PRIMARY KEY);\nCREATE TABLE b (id INT PRIMARY KEY);",
+                Some(
+                    "-- migrate:archive\nDROP TABLE a;\nALTER TABLE a ADD COLUMN x INT;\n-- migrate:archive\nDROP TABLE b;",
+                ),
+            )]),
+        );
+        assert!(m.contains("table a"), "{m}");
+    }
+}

@@ -1,0 +1,128 @@
+//! `needs-no-transaction`: a statement that cannot run in a transaction.
+
+use crate::check::ir::Op;
+use crate::check::{Finding, Severity, StageCx, Stmt};
+use crate::sql::Dialect;
+
+/// Rule id.
+pub const ID: &str = "needs-no-transaction";
+/// Default severity.
+pub const SEVERITY: Severity = Severity::Error;
+/// One line.
+pub const SUMMARY: &str = "a statement that cannot run in a transaction, in a migration without `-- migrate:no-transaction`";
+/// Documentation.
+pub const DOC: &str = "\
+What it flags (PostgreSQL): `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX \
+CONCURRENTLY`, `VACUUM`, `CREATE DATABASE`, `ALTER SYSTEM` in a file the runner wraps in a \
+transaction.
+
+Why it matters: PostgreSQL refuses them inside a transaction block, so the migration fails \
+every time it runs, in CI if you are lucky and in production if you are not.
+
+Instead: put `-- migrate:no-transaction` at the top of the file. The runner then runs its \
+statements one by one and records progress after each, so a failure part-way is visible and \
+resumable. Keep such files to the one statement that needs it.
+
+Example:
+  -- migrate:no-transaction
+
+  CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);";
+
+fn what(s: &Stmt) -> Option<String> {
+    match &s.read.op {
+        Op::CreateIndex {
+            concurrently: true, ..
+        } => Some("CREATE INDEX CONCURRENTLY".into()),
+        Op::DropIndex {
+            concurrently: true, ..
+        } => Some("DROP INDEX CONCURRENTLY".into()),
+        Op::NoTransactionOnly { what } => Some(what.clone()),
+        _ => None,
+    }
+}
+
+/// Checks a stage.
+pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
+    if cx.dialect != Dialect::Postgres && cx.dialect != Dialect::Generic {
+        return;
+    }
+    let scripts = [
+        (false, &cx.stage.up, Some(cx.up)),
+        (true, &cx.stage.up, cx.down),
+    ];
+    for (down, script, stmts) in scripts {
+        let script = if down {
+            cx.stage.down.as_ref().unwrap_or(script)
+        } else {
+            script
+        };
+        if script.no_transaction() {
+            continue;
+        }
+        for s in stmts.into_iter().flatten() {
+            if let Some(what) = what(s) {
+                out.push(cx.at(
+                    down,
+                    s,
+                    ID,
+                    format!("{what} cannot run inside a transaction block, and this file runs in one"),
+                    "put `-- migrate:no-transaction` at the top of the file (alone with this statement, ideally)".into(),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::{err, ok, source};
+
+    const T: (&str, &str, Option<&str>) = (
+        "t",
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT);",
+        Some("-- migrate:archive\nDROP TABLE t;"),
+    );
+
+    #[test]
+    fn ok_with_directive() {
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "-- migrate:no-transaction\n\nCREATE INDEX CONCURRENTLY t_v ON t (v);",
+                    Some("-- migrate:no-transaction\n\nDROP INDEX CONCURRENTLY t_v;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_concurrently_in_a_transaction() {
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "CREATE INDEX CONCURRENTLY t_v ON t (v);",
+                    Some("DROP INDEX t_v;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("CREATE INDEX CONCURRENTLY"), "{m}");
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "-- migrate:no-transaction\n\nCREATE INDEX CONCURRENTLY t_v ON t (v);",
+                    Some("DROP INDEX CONCURRENTLY t_v;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("DROP INDEX CONCURRENTLY"), "{m}");
+    }
+}

@@ -1,0 +1,70 @@
+//! `unparsed-statement`: a statement the parser could not read.
+
+use crate::check::{Finding, Severity, StageCx};
+
+/// Rule id.
+pub const ID: &str = "unparsed-statement";
+/// Default severity.
+pub const SEVERITY: Severity = Severity::Warning;
+/// One line.
+pub const SUMMARY: &str = "a statement the parser could not read (checked conservatively)";
+/// Documentation.
+pub const DOC: &str = "\
+What it flags: a statement the SQL parser rejects, either a genuine syntax error or a form it \
+does not know yet (`DO $$ ... $$`, some `ALTER ... USING INDEX` forms). It is still read at \
+token level, so a DROP, TRUNCATE or DELETE in it is never missed, but schema comparisons for its \
+stage are skipped.
+
+Why it matters: a syntax error in a down is a rollback that will fail during an incident.
+
+Instead: check the statement; if it is valid for your database, allow it with the reason: \
+`-- migrate:allow unparsed-statement: valid PostgreSQL 15 syntax`.
+
+Example:
+  DO $$ BEGIN RAISE NOTICE 'x'; END $$;";
+
+/// Checks a stage.
+pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
+    for (down, stmts) in [(false, Some(cx.up)), (true, cx.down)] {
+        for s in stmts.into_iter().flatten() {
+            if let Some(e) = &s.read.parse_error {
+                out.push(cx.at(
+                    down,
+                    s,
+                    ID,
+                    format!("the parser could not read this statement ({e}); it was checked at token level only"),
+                    "check its syntax; if it is valid for your database, allow it with a reason".into(),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::{err, ok, source};
+
+    #[test]
+    fn ok_valid_sql() {
+        ok(
+            super::ID,
+            &source(&[(
+                "t",
+                "CREATE TABLE t (id INT PRIMARY KEY);",
+                Some("-- migrate:archive\nDROP TABLE t;"),
+            )]),
+        );
+    }
+
+    #[test]
+    fn err_syntax_error_in_a_down_and_drop_still_seen() {
+        let src = source(&[(
+            "t",
+            "CREATE TABLE t (id INT PRIMARY KEY);",
+            Some("DROP TABLE t CASCADE WHATEVER;"),
+        )]);
+        let m = err(super::ID, &src);
+        assert!(m.contains("could not read"), "{m}");
+        err(super::super::lossy_down::ID, &src);
+    }
+}

@@ -1,0 +1,503 @@
+//! The schema model the checker replays migrations over.
+//!
+//! Invariants: pure; column order is not part of the model (a re-added
+//! column lands at the end of its table and no down can put it back);
+//! names are normalised (unquoted names lower-cased).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::ir::{Action, ColumnSpec, ConstraintSpec, Op};
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Type, upper-cased.
+    pub ty: String,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// Default, as written.
+    pub default: Option<String>,
+}
+
+/// A table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Columns by name.
+    pub columns: BTreeMap<String, Column>,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Unique keys.
+    pub uniques: BTreeSet<Vec<String>>,
+    /// Constraints, by name (or by their definition when unnamed).
+    pub constraints: BTreeMap<String, String>,
+    /// Its columns are not known (CREATE TABLE ... AS SELECT).
+    pub opaque: bool,
+}
+
+impl Table {
+    /// Whether rows can be matched on a key: a primary key, or a unique key
+    /// whose columns are all NOT NULL.
+    pub fn has_key(&self) -> bool {
+        !self.primary_key.is_empty()
+            || self.uniques.iter().any(|u| {
+                u.iter()
+                    .all(|c| self.columns.get(c).is_some_and(|c| c.not_null))
+            })
+            || self.opaque
+    }
+}
+
+/// An index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// Its table.
+    pub table: String,
+    /// Columns or expressions.
+    pub columns: Vec<String>,
+    /// UNIQUE.
+    pub unique: bool,
+}
+
+/// The whole schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schema {
+    /// Tables by name.
+    pub tables: BTreeMap<String, Table>,
+    /// Indexes by name.
+    pub indexes: BTreeMap<String, Index>,
+    /// Views.
+    pub views: BTreeSet<String>,
+}
+
+/// Something a statement refers to that is not there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A table.
+    Table(String),
+    /// A column of a table.
+    Column(String, String),
+    /// An index.
+    Index(String),
+    /// A view.
+    View(String),
+    /// A constraint of a table.
+    Constraint(String, String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Table(t) => write!(f, "table {t}"),
+            Missing::Column(t, c) => write!(f, "column {t}.{c}"),
+            Missing::Index(i) => write!(f, "index {i}"),
+            Missing::View(v) => write!(f, "view {v}"),
+            Missing::Constraint(t, c) => write!(f, "constraint {c} on {t}"),
+        }
+    }
+}
+
+fn col(c: &ColumnSpec) -> Column {
+    Column {
+        ty: c.ty.clone(),
+        not_null: c.not_null,
+        default: c.default.clone(),
+    }
+}
+
+fn constraint_key(name: &Option<String>, spec: &ConstraintSpec) -> String {
+    match name {
+        Some(n) => n.clone(),
+        None => format!("{spec:?}"),
+    }
+}
+
+impl Schema {
+    /// Applies one statement; returns what it referred to that does not exist.
+    pub fn apply(&mut self, op: &Op) -> Vec<Missing> {
+        let mut missing = Vec::new();
+        match op {
+            Op::CreateTable {
+                table,
+                columns,
+                constraints,
+                as_select,
+                ..
+            } => {
+                let mut t = Table {
+                    opaque: *as_select,
+                    ..Table::default()
+                };
+                for c in columns {
+                    t.columns.insert(c.name.clone(), col(c));
+                    if c.primary_key {
+                        t.primary_key = vec![c.name.clone()];
+                    }
+                    if c.unique {
+                        t.uniques.insert(vec![c.name.clone()]);
+                    }
+                }
+                for (name, spec) in constraints {
+                    self.add_constraint(&mut t, name, spec);
+                }
+                self.tables.entry(table.clone()).or_insert(t);
+            }
+            Op::DropTable { tables, if_exists } => {
+                for t in tables {
+                    if self.tables.remove(t).is_none() && !if_exists {
+                        missing.push(Missing::Table(t.clone()));
+                    }
+                    self.indexes.retain(|_, i| &i.table != t);
+                }
+            }
+            Op::RenameTable { from, to } => match self.tables.remove(from) {
+                Some(t) => {
+                    self.tables.insert(to.clone(), t);
+                    for i in self.indexes.values_mut().filter(|i| &i.table == from) {
+                        i.table = to.clone();
+                    }
+                }
+                None => missing.push(Missing::Table(from.clone())),
+            },
+            Op::AlterTable {
+                table,
+                actions,
+                if_exists,
+            } => {
+                let Some(mut t) = self.tables.remove(table) else {
+                    if !if_exists {
+                        missing.push(Missing::Table(table.clone()));
+                    }
+                    return missing;
+                };
+                let mut name = table.clone();
+                for a in actions {
+                    self.alter(&mut t, &mut name, a, &mut missing);
+                }
+                self.tables.insert(name, t);
+            }
+            Op::CreateIndex {
+                name,
+                table,
+                columns,
+                unique,
+                if_not_exists,
+                ..
+            } => {
+                let key = name
+                    .clone()
+                    .unwrap_or_else(|| format!("{table}({})", columns.join(",")));
+                if !self.tables.contains_key(table) {
+                    missing.push(Missing::Table(table.clone()));
+                }
+                if !(self.indexes.contains_key(&key) && *if_not_exists) {
+                    self.indexes.insert(
+                        key,
+                        Index {
+                            table: table.clone(),
+                            columns: columns.clone(),
+                            unique: *unique,
+                        },
+                    );
+                }
+            }
+            Op::DropIndex {
+                names, if_exists, ..
+            } => {
+                for n in names {
+                    if self.indexes.remove(n).is_none() && !if_exists {
+                        missing.push(Missing::Index(n.clone()));
+                    }
+                }
+            }
+            Op::CreateView { name } => {
+                self.views.insert(name.clone());
+            }
+            Op::DropView { names, if_exists } => {
+                for n in names {
+                    if !self.views.remove(n) && !if_exists {
+                        missing.push(Missing::View(n.clone()));
+                    }
+                }
+            }
+            Op::Delete { table, .. } | Op::Insert { table } => {
+                if !self.tables.contains_key(table) {
+                    missing.push(Missing::Table(table.clone()));
+                }
+            }
+            Op::Update { table, columns } => match self.tables.get(table) {
+                None => missing.push(Missing::Table(table.clone())),
+                Some(t) if !t.opaque => {
+                    for c in columns {
+                        if !t.columns.contains_key(c) {
+                            missing.push(Missing::Column(table.clone(), c.clone()));
+                        }
+                    }
+                }
+                Some(_) => {}
+            },
+            Op::Truncate { tables } => {
+                for t in tables {
+                    if !self.tables.contains_key(t) {
+                        missing.push(Missing::Table(t.clone()));
+                    }
+                }
+            }
+            Op::NoTransactionOnly { .. } | Op::Other => {}
+        }
+        missing
+    }
+
+    fn add_constraint(&self, t: &mut Table, name: &Option<String>, spec: &ConstraintSpec) {
+        match spec {
+            ConstraintSpec::PrimaryKey(cols) => {
+                t.primary_key = cols.clone();
+                for c in cols {
+                    if let Some(c) = t.columns.get_mut(c) {
+                        c.not_null = true;
+                    }
+                }
+            }
+            ConstraintSpec::Unique(cols) => {
+                t.uniques.insert(cols.clone());
+            }
+            _ => {}
+        }
+        t.constraints
+            .insert(constraint_key(name, spec), format!("{spec:?}"));
+    }
+
+    fn alter(&self, t: &mut Table, name: &mut String, a: &Action, missing: &mut Vec<Missing>) {
+        let table = name.clone();
+        let need = |t: &Table, c: &str, missing: &mut Vec<Missing>| {
+            let ok = t.opaque || t.columns.contains_key(c);
+            if !ok {
+                missing.push(Missing::Column(table.clone(), c.to_string()));
+            }
+            ok
+        };
+        match a {
+            Action::AddColumn(c) => {
+                t.columns.insert(c.name.clone(), col(c));
+                if c.primary_key {
+                    t.primary_key = vec![c.name.clone()];
+                }
+                if c.unique {
+                    t.uniques.insert(vec![c.name.clone()]);
+                }
+            }
+            Action::DropColumn { column, if_exists } => {
+                if t.columns.remove(column).is_none() && !if_exists && !t.opaque {
+                    missing.push(Missing::Column(name.clone(), column.clone()));
+                }
+                t.uniques.retain(|u| !u.contains(column));
+            }
+            Action::RenameColumn { from, to } => {
+                if need(t, from, missing)
+                    && let Some(c) = t.columns.remove(from)
+                {
+                    t.columns.insert(to.clone(), c);
+                }
+            }
+            Action::SetType { column, ty } => {
+                if need(t, column, missing)
+                    && let Some(c) = t.columns.get_mut(column)
+                {
+                    c.ty = ty.clone();
+                }
+            }
+            Action::SetNotNull(c) | Action::DropNotNull(c) => {
+                if need(t, c, missing)
+                    && let Some(col) = t.columns.get_mut(c)
+                {
+                    col.not_null = matches!(a, Action::SetNotNull(_));
+                }
+            }
+            Action::SetDefault(c, d) => {
+                if need(t, c, missing)
+                    && let Some(col) = t.columns.get_mut(c)
+                {
+                    col.default = Some(d.clone());
+                }
+            }
+            Action::DropDefault(c) => {
+                if need(t, c, missing)
+                    && let Some(col) = t.columns.get_mut(c)
+                {
+                    col.default = None;
+                }
+            }
+            Action::AddConstraint { name, spec, .. } => self.add_constraint(t, name, spec),
+            Action::DropConstraint { name: c, if_exists } => {
+                if t.constraints.remove(c).is_none() && !if_exists {
+                    missing.push(Missing::Constraint(name.clone(), c.clone()));
+                }
+            }
+            Action::RenameTo(to) => *name = to.clone(),
+            Action::Other => {}
+        }
+    }
+
+    /// Every difference between `self` (before) and `after`, in words.
+    pub fn diff(&self, after: &Schema) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, t) in &self.tables {
+            match after.tables.get(name) {
+                None => out.push(format!("table {name} is gone")),
+                Some(a) => {
+                    for (c, col) in &t.columns {
+                        match a.columns.get(c) {
+                            None => out.push(format!("column {name}.{c} is gone")),
+                            Some(ac) => {
+                                if ac.ty != col.ty {
+                                    out.push(format!(
+                                        "column {name}.{c} was {} and is now {}",
+                                        col.ty, ac.ty
+                                    ));
+                                }
+                                if ac.not_null != col.not_null {
+                                    out.push(format!(
+                                        "column {name}.{c} was {} and is now {}",
+                                        if col.not_null { "NOT NULL" } else { "nullable" },
+                                        if ac.not_null { "NOT NULL" } else { "nullable" }
+                                    ));
+                                }
+                                if ac.default != col.default {
+                                    out.push(format!(
+                                        "column {name}.{c} had default {} and now has {}",
+                                        col.default.as_deref().unwrap_or("none"),
+                                        ac.default.as_deref().unwrap_or("none")
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    for c in a.columns.keys().filter(|c| !t.columns.contains_key(*c)) {
+                        out.push(format!("column {name}.{c} is left over"));
+                    }
+                    if a.primary_key != t.primary_key {
+                        out.push(format!(
+                            "the primary key of {name} was ({}) and is now ({})",
+                            t.primary_key.join(", "),
+                            a.primary_key.join(", ")
+                        ));
+                    }
+                    for k in t
+                        .constraints
+                        .keys()
+                        .filter(|k| !a.constraints.contains_key(*k))
+                    {
+                        out.push(format!("constraint {k} on {name} is gone"));
+                    }
+                    for k in a
+                        .constraints
+                        .keys()
+                        .filter(|k| !t.constraints.contains_key(*k))
+                    {
+                        out.push(format!("constraint {k} on {name} is left over"));
+                    }
+                }
+            }
+        }
+        for name in after
+            .tables
+            .keys()
+            .filter(|n| !self.tables.contains_key(*n))
+        {
+            out.push(format!("table {name} is left over"));
+        }
+        for (name, i) in &self.indexes {
+            match after.indexes.get(name) {
+                None => out.push(format!("index {name} is gone")),
+                Some(a) if a != i => out.push(format!("index {name} changed")),
+                Some(_) => {}
+            }
+        }
+        for name in after
+            .indexes
+            .keys()
+            .filter(|n| !self.indexes.contains_key(*n))
+        {
+            out.push(format!("index {name} is left over"));
+        }
+        for v in self.views.difference(&after.views) {
+            out.push(format!("view {v} is gone"));
+        }
+        for v in after.views.difference(&self.views) {
+            out.push(format!("view {v} is left over"));
+        }
+        out
+    }
+}
+
+/// How a type change affects the values: `None` when the types are the
+/// same, `Some(true)` when every old value fits the new type (widening),
+/// `Some(false)` when values may be lost or changed (narrowing or unknown).
+pub fn widening(from: &str, to: &str) -> Option<bool> {
+    let norm = |t: &str| t.replace(' ', "").to_ascii_uppercase();
+    let (from, to) = (norm(from), norm(to));
+    if from == to {
+        return None;
+    }
+    let int_rank = |t: &str| match t {
+        "SMALLINT" | "INT2" | "TINYINT" => Some(1),
+        "INT" | "INTEGER" | "INT4" | "MEDIUMINT" => Some(2),
+        "BIGINT" | "INT8" => Some(3),
+        _ => None,
+    };
+    if let (Some(a), Some(b)) = (int_rank(&from), int_rank(&to)) {
+        return Some(b >= a);
+    }
+    let text_len = |t: &str| -> Option<Option<u64>> {
+        if t == "TEXT" || t == "CHARACTERVARYING" || t == "VARCHAR" || t == "LONGTEXT" {
+            return Some(None);
+        }
+        for p in ["VARCHAR(", "CHARACTERVARYING(", "NVARCHAR("] {
+            if let Some(n) = t.strip_prefix(p).and_then(|r| r.strip_suffix(')')) {
+                return n.parse().ok().map(Some);
+            }
+        }
+        None
+    };
+    if let (Some(a), Some(b)) = (text_len(&from), text_len(&to)) {
+        return Some(match (a, b) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => b >= a,
+        });
+    }
+    let numeric = |t: &str| -> Option<(u32, u32)> {
+        let inner = t
+            .strip_prefix("NUMERIC(")
+            .or_else(|| t.strip_prefix("DECIMAL("))?
+            .strip_suffix(')')?;
+        let mut parts = inner.split(',');
+        let p = parts.next()?.parse().ok()?;
+        let s = parts.next().map_or(Some(0), |s| s.parse().ok())?;
+        Some((p, s))
+    };
+    if let (Some((p1, s1)), Some((p2, s2))) = (numeric(&from), numeric(&to)) {
+        return Some(s2 >= s1 && p2 - s2.min(p2) >= p1 - s1.min(p1));
+    }
+    if int_rank(&from).is_some() && (to == "NUMERIC" || to == "DECIMAL" || to == "TEXT") {
+        return Some(true);
+    }
+    Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_changes() {
+        assert_eq!(widening("VARCHAR(10)", "VARCHAR(20)"), Some(true));
+        assert_eq!(widening("VARCHAR(20)", "VARCHAR(10)"), Some(false));
+        assert_eq!(widening("VARCHAR(20)", "TEXT"), Some(true));
+        assert_eq!(widening("TEXT", "VARCHAR(20)"), Some(false));
+        assert_eq!(widening("INT", "BIGINT"), Some(true));
+        assert_eq!(widening("BIGINT", "INTEGER"), Some(false));
+        assert_eq!(widening("TEXT", "INTEGER"), Some(false));
+        assert_eq!(widening("NUMERIC(10,2)", "NUMERIC(12,2)"), Some(true));
+        assert_eq!(widening("int", "INT"), None);
+    }
+}

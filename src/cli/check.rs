@@ -1,0 +1,269 @@
+//! `migrate check` and `migrate explain`: the reversibility checker's front end.
+
+use std::io::Write;
+
+use anyhow::anyhow;
+use serde_json::json;
+
+use migrate::check::registry::{RULES, rule};
+use migrate::check::{self, CheckOptions, Report, Severity};
+use migrate::source;
+use migrate::sql::Dialect;
+
+use super::args::{CheckArgs, DialectArg};
+use super::output::Format;
+use super::output::style::{BAD, BOLD, DIM, WARN};
+use super::{CliResult, Failure, Out, Settings};
+
+fn dialect(settings: &Settings, args: &CheckArgs) -> Dialect {
+    if let Some(d) = args.dialect.or(settings.check_dialect) {
+        return match d {
+            DialectArg::Postgres => Dialect::Postgres,
+            DialectArg::Mysql => Dialect::Mysql,
+            DialectArg::Sqlite => Dialect::Sqlite,
+        };
+    }
+    match settings
+        .database_url
+        .as_deref()
+        .map(|u| u.split(':').next().unwrap_or(""))
+    {
+        Some("sqlite") => Dialect::Sqlite,
+        Some("mysql" | "mariadb") => Dialect::Mysql,
+        _ => Dialect::Postgres,
+    }
+}
+
+pub fn run(settings: &Settings, args: &CheckArgs, out: &mut Out) -> CliResult {
+    if args.list_rules {
+        return list_rules(out);
+    }
+    let src = source::load(&settings.source)?;
+    let options = CheckOptions {
+        dialect: dialect(settings, args),
+        severities: settings.check_severities.clone(),
+    };
+    let report = check::check(&src, &options);
+    match out.format {
+        Format::Human => human(out, &report, src.migrations.len(), settings.quiet)?,
+        Format::Json => out.json(&JsonReport {
+            diagnostics: &report.diagnostics,
+            errors: report.errors(),
+            warnings: report.warnings(),
+        })?,
+        Format::Github => github(out, &report)?,
+        Format::Sarif => out.json(&sarif(&report))?,
+    }
+    if report.errors() > 0 {
+        return Err(Failure::failed(anyhow!(
+            "{} error{} found by the checker",
+            report.errors(),
+            if report.errors() == 1 { "" } else { "s" }
+        ))
+        .silent());
+    }
+    if args.deny_warnings && report.warnings() > 0 {
+        return Err(Failure::failed(anyhow!(
+            "{} warning{} and --deny-warnings",
+            report.warnings(),
+            if report.warnings() == 1 { "" } else { "s" }
+        ))
+        .silent());
+    }
+    Ok(())
+}
+
+/// `--format json`, with its keys in the documented order.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    diagnostics: &'a [migrate::check::Diagnostic],
+    errors: usize,
+    warnings: usize,
+}
+
+fn human(out: &mut Out, report: &Report, migrations: usize, quiet: bool) -> CliResult {
+    for d in &report.diagnostics {
+        if quiet && d.severity != Severity::Error {
+            continue;
+        }
+        let st = match d.severity {
+            Severity::Error => BAD,
+            Severity::Warning => WARN,
+            Severity::Info => BOLD,
+        };
+        writeln!(
+            out,
+            "{st}{}[{}]{st:#}{BOLD}: {}{BOLD:#}",
+            d.severity.name(),
+            d.rule,
+            d.message
+        )?;
+        writeln!(out, "  {DIM}-->{DIM:#} {}:{}:{}", d.file, d.line, d.column)?;
+        if !d.excerpt.is_empty() {
+            let n = d.line.to_string();
+            let pad = " ".repeat(n.len());
+            writeln!(out, " {pad} {DIM}|{DIM:#}")?;
+            writeln!(out, " {n} {DIM}|{DIM:#} {}", d.excerpt)?;
+            let indent = " ".repeat(d.column.saturating_sub(1) as usize);
+            let width = d
+                .excerpt
+                .chars()
+                .count()
+                .saturating_sub(d.column.saturating_sub(1) as usize)
+                .max(1);
+            writeln!(
+                out,
+                " {pad} {DIM}|{DIM:#} {indent}{st}{}{st:#}",
+                "^".repeat(width)
+            )?;
+        }
+        writeln!(out, "  {DIM}= help:{DIM:#} {}", d.help)?;
+        writeln!(out)?;
+    }
+    if !quiet {
+        writeln!(
+            out,
+            "checked {migrations} migration{}: {} error{}, {} warning{}",
+            if migrations == 1 { "" } else { "s" },
+            report.errors(),
+            if report.errors() == 1 { "" } else { "s" },
+            report.warnings(),
+            if report.warnings() == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(())
+}
+
+/// GitHub Actions workflow commands: one annotation per finding.
+fn github(out: &mut Out, report: &Report) -> CliResult {
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    for d in &report.diagnostics {
+        let level = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "notice",
+        };
+        writeln!(
+            out,
+            "::{level} file={},line={},col={},title={}::{}",
+            prop(&d.file),
+            d.line,
+            d.column,
+            prop(d.rule),
+            data(&format!("{} (help: {})", d.message, d.help))
+        )?;
+    }
+    Ok(())
+}
+
+/// SARIF 2.1.0, for code scanning.
+fn sarif(report: &Report) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "shortDescription": { "text": r.summary },
+                "fullDescription": { "text": r.doc },
+                "help": { "text": r.doc },
+                "defaultConfiguration": { "level": level(r.severity) },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            json!({
+                "ruleId": d.rule,
+                "ruleIndex": RULES.iter().position(|r| r.id == d.rule).unwrap_or(0),
+                "level": level(d.severity),
+                "message": { "text": format!("{} Help: {}", d.message, d.help) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": d.file.replace('\\', "/") },
+                        "region": { "startLine": d.line, "startColumn": d.column },
+                    }
+                }],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "migrate",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/migrate/migrate",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn list_rules(out: &mut Out) -> CliResult {
+    if !out.human() {
+        let rules: Vec<serde_json::Value> = RULES
+            .iter()
+            .map(|r| json!({ "id": r.id, "severity": r.severity.name(), "summary": r.summary, "doc": r.doc }))
+            .collect();
+        out.json(&json!({ "rules": rules }))?;
+        return Ok(());
+    }
+    let width = RULES.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    for r in RULES {
+        writeln!(
+            out,
+            "{BOLD}{:<width$}{BOLD:#}  {:<7}  {}",
+            r.id,
+            r.severity.name(),
+            r.summary
+        )?;
+    }
+    writeln!(
+        out,
+        "\n{DIM}`migrate explain <rule>` shows a rule's documentation{DIM:#}"
+    )?;
+    Ok(())
+}
+
+pub fn explain(id: &str, out: &mut Out) -> CliResult {
+    let Some(r) = rule(id) else {
+        return Err(Failure::input(anyhow!(
+            "unknown rule `{id}`: `migrate check --list-rules` lists them"
+        )));
+    };
+    if out.human() {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#} ({} by default): {}\n\n{}",
+            r.id,
+            r.severity.name(),
+            r.summary,
+            r.doc
+        )?;
+        writeln!(
+            out,
+            "\nSuppress one finding, with the reason shown to reviewers:\n  -- migrate:allow {}: <why this is acceptable>",
+            r.id
+        )?;
+    } else {
+        out.json(&json!({ "id": r.id, "severity": r.severity.name(), "summary": r.summary, "doc": r.doc }))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `migrate check`: output formats, exit codes, settings.
+
+use crate::support::{fixture, migrate_in, root};
+
+fn check(args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["--source", "tests/fixtures/check/findings", "check"];
+    all.extend_from_slice(args);
+    migrate_in(&root(), &all)
+}
+
+#[test]
+fn human_report_is_pinned() {
+    let run = check(&[]).code(1);
+    insta::assert_snapshot!("check_human", run.stdout);
+}
+
+#[test]
+fn json_report_is_pinned_and_exact() {
+    let run = check(&["--format", "json"]).code(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["diagnostics", "errors", "warnings"]);
+    let d = v["diagnostics"][0].as_object().unwrap();
+    assert_eq!(d.len(), 7);
+    // Keys in the documented order.
+    let first = &run.stdout[..run.stdout.find('}').unwrap()];
+    let at: Vec<usize> = [
+        "rule", "severity", "file", "line", "column", "message", "help",
+    ]
+    .iter()
+    .map(|k| {
+        first
+            .find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("{k} missing"))
+    })
+    .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{first}");
+    assert_eq!(v["errors"], 7);
+    assert_eq!(v["warnings"], 1);
+    insta::assert_snapshot!("check_json", run.stdout);
+}
+
+#[test]
+fn github_annotations() {
+    let run = check(&["--format", "github"]).code(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 8);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("::error file=") || l.starts_with("::warning file=")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("::error file=tests/fixtures/check/findings/0004_index_nickname.up.sql,line=1,col=1,title=needs-no-transaction::"));
+}
+
+#[test]
+fn sarif_is_valid_sarif_2_1_0() {
+    let run = check(&["--format", "sarif"]).code(1);
+    let sarif: serde_sarif::sarif::Sarif = serde_json::from_str(&run.stdout).expect("valid SARIF");
+    let results = sarif.runs[0].results.as_ref().unwrap();
+    assert_eq!(results.len(), 8);
+    let rules = sarif.runs[0].tool.driver.rules.as_ref().unwrap();
+    assert_eq!(rules.len(), 16);
+}
+
+#[test]
+fn clean_history_exits_0_and_warnings_fail_only_when_denied() {
+    for d in ["sqlite", "postgres", "mysql"] {
+        let run = migrate_in(
+            &root(),
+            &[
+                "--source",
+                &format!("migrations-example/{d}"),
+                "check",
+                "--dialect",
+                d,
+            ],
+        )
+        .ok();
+        assert!(
+            run.stdout.contains("0 errors, 0 warnings"),
+            "{d}: {}",
+            run.stdout
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("migrations");
+    crate::support::copy_dir(&fixture("check/findings"), &m);
+    for f in [
+        "0002_add_locale.up.sql",
+        "0002_add_locale.down.sql",
+        "0004_index_nickname.up.sql",
+        "0004_index_nickname.down.sql",
+    ] {
+        std::fs::remove_file(m.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(m.join("0003_split_name")).unwrap();
+    std::fs::write(
+        m.join("0002_idx.up.sql"),
+        "CREATE INDEX users_name_idx ON users (name);\n",
+    )
+    .unwrap();
+    std::fs::write(m.join("0002_idx.down.sql"), "DROP INDEX users_name_idx;\n").unwrap();
+    let run = migrate_in(tmp.path(), &["check"]).ok();
+    assert!(run.stdout.contains("0 errors, 1 warning"), "{}", run.stdout);
+    migrate_in(tmp.path(), &["check", "--deny-warnings"]).code(1);
+    // Severity set in migrate.toml.
+    std::fs::write(
+        tmp.path().join("migrate.toml"),
+        "[check.rules]\nindex-not-concurrent = \"error\"\n",
+    )
+    .unwrap();
+    let run = migrate_in(tmp.path(), &["check"]).code(1);
+    assert!(
+        run.stdout.contains("error[index-not-concurrent]"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(
+        tmp.path().join("migrate.toml"),
+        "[check.rules]\nindex-not-concurrent = \"off\"\n",
+    )
+    .unwrap();
+    migrate_in(tmp.path(), &["check", "--deny-warnings"]).ok();
+    std::fs::write(
+        tmp.path().join("migrate.toml"),
+        "[check.rules]\nindex-not-concurent = \"off\"\n",
+    )
+    .unwrap();
+    let run = migrate_in(tmp.path(), &["check"]).code(2);
+    assert!(
+        run.stderr.contains("unknown rule `index-not-concurent`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let run = migrate_in(
+        &root(),
+        &["--source", "tests/fixtures/bad/unknown_directive", "check"],
+    )
+    .code(2);
+    assert!(run.stderr.contains("0001_a.up.sql:3"), "{}", run.stderr);
+    migrate_in(
+        &root(),
+        &[
+            "--source",
+            "tests/fixtures/check/findings",
+            "status",
+            "--format",
+            "sarif",
+        ],
+    )
+    .code(2);
+}
+
+#[test]
+fn rules_are_listed_and_explained() {
+    let run = migrate_in(&root(), &["check", "--list-rules"]).ok();
+    for id in [
+        "missing-down",
+        "lossy-down",
+        "irreversible-up",
+        "down-not-inverse",
+        "down-would-fail",
+        "expand-breaks-old-app",
+        "unstaged-breaking-change",
+        "needs-no-transaction",
+        "archive-needs-key",
+        "suppression-without-reason",
+        "unused-suppression",
+        "unparsed-statement",
+        "index-not-concurrent",
+        "constraint-not-valid",
+        "table-rewrite",
+        "not-null-scan",
+    ] {
+        assert!(run.stdout.contains(id), "{id} missing from --list-rules");
+        let e = migrate_in(&root(), &["explain", id]).ok();
+        assert!(
+            e.stdout.contains("What it flags")
+                && e.stdout.contains(&format!("-- migrate:allow {id}:")),
+            "{}",
+            e.stdout
+        );
+    }
+    let run = migrate_in(&root(), &["explain", "lossy-dwon"]).code(2);
+    assert!(run.stderr.contains("unknown rule"), "{}", run.stderr);
+}
