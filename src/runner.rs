@@ -724,8 +724,14 @@ impl Runner {
         let mut done = Vec::new();
         for a in pending {
             if let Some(rows) = self.driver.restore(&a, &now()).await? {
+                let gone = a.row_count - rows;
+                let skipped = if a.column.is_some() && gone > 0 {
+                    format!(" ({gone} archived rows no longer exist and were skipped)")
+                } else {
+                    String::new()
+                };
                 done.push(format!(
-                    "restored {rows} rows of {} from {}",
+                    "restored {rows} rows of {} from {}{skipped}",
                     a.label(),
                     a.archive_table
                 ));

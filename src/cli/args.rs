@@ -102,7 +102,10 @@ pub enum Command {
     Log,
 
     /// List or purge the data kept by `-- migrate:archive`.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  migrate archive list\n  migrate archive purge --restored-only --older-than 30days"
+    )]
     Archive(ArchiveCommand),
 
     /// Lint every up/down pair for reversibility (no database needed).

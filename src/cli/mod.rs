@@ -95,6 +95,14 @@ pub fn main() -> ExitCode {
         Ok(s) => s,
         Err(f) => return report(&Settings::default(), f),
     };
+    // A panic message could quote a URL: redact it like every other message.
+    let redactor = settings.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "error: migrate crashed (this is a bug): {}",
+            redactor.redact(&info.to_string())
+        );
+    }));
     match run(cli, &settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(&settings, f),

@@ -59,7 +59,7 @@ pub fn up(settings: &Settings, args: &UpArgs, out: &mut Out) -> CliResult {
         } else {
             let quiet = settings.quiet || !out.human();
             let result = {
-                let mut progress = ProgressPrinter { quiet };
+                let mut progress = ProgressPrinter::new(quiet);
                 runner.up(args.to, &mut |p| progress.on(p)).await
             };
             finish(out, result, settings.quiet, "already up to date")
@@ -85,7 +85,7 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
         } else {
             let quiet = settings.quiet || !out.human();
             let result = {
-                let mut progress = ProgressPrinter { quiet };
+                let mut progress = ProgressPrinter::new(quiet);
                 runner.down(target, &mut |p| progress.on(p)).await
             };
             finish(out, result, settings.quiet, "nothing to revert")
@@ -96,15 +96,38 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
 }
 
 /// Prints progress to stderr as stages run, so stdout stays a clean report.
+/// On a terminal, a stage that runs for more than a second shows its
+/// elapsed time, so a long statement never looks like a hang.
 struct ProgressPrinter {
     quiet: bool,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ProgressPrinter {
+    fn drop(&mut self) {
+        self.stop_ticker();
+    }
 }
 
 impl ProgressPrinter {
+    fn new(quiet: bool) -> ProgressPrinter {
+        ProgressPrinter {
+            quiet,
+            ticker: None,
+        }
+    }
+
+    fn stop_ticker(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+
     fn on(&mut self, p: Progress<'_>) {
         if self.quiet {
             return;
         }
+        self.stop_ticker();
         let mut err = anstream::stderr();
         let _ = match p {
             Progress::Start(step) => {
@@ -113,15 +136,34 @@ impl ProgressPrinter {
                 } else {
                     "reverting"
                 };
-                write!(
-                    err,
-                    "{verb} {BOLD}{}{BOLD:#} ({}) ... ",
-                    format_args!("{}_{}", step.version_text, step.name),
-                    step.stage
-                )
+                let line = format!(
+                    "{verb} {BOLD}{}_{}{BOLD:#} ({}) ... ",
+                    step.version_text, step.name, step.stage
+                );
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    let started = std::time::Instant::now();
+                    let prefix = line.clone();
+                    self.ticker = Some(tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let mut err = anstream::stderr();
+                            let _ = write!(
+                                err,
+                                "\r{prefix}{DIM}{}s{DIM:#} ",
+                                started.elapsed().as_secs()
+                            );
+                            let _ = err.flush();
+                        }
+                    }));
+                }
+                write!(err, "{line}").and_then(|_| err.flush())
             }
             Progress::Done(done) => {
-                let _ = writeln!(err, "{OK}ok{OK:#} {DIM}{} ms{DIM:#}", done.duration_ms);
+                let _ = writeln!(
+                    err,
+                    "\x1b[0K{OK}ok{OK:#} {DIM}{} ms{DIM:#}",
+                    done.duration_ms
+                );
                 done.archived
                     .iter()
                     .chain(&done.restored)

@@ -88,15 +88,28 @@ impl Backend {
     /// Reads the backend from a URL's scheme.
     pub fn from_url(url: &str) -> Result<Backend, Error> {
         let scheme = url.split(':').next().unwrap_or("");
-        match scheme {
-            "sqlite" => Ok(Backend::Sqlite),
-            "postgres" | "postgresql" => Ok(Backend::Postgres),
-            "mysql" | "mariadb" => Ok(Backend::Mysql),
-            _ => Err(Error::UnknownScheme {
-                scheme: scheme.to_string(),
-                url: redact_url(url),
-            }),
+        let (backend, built) = match scheme {
+            "sqlite" => (Backend::Sqlite, cfg!(feature = "sqlite")),
+            "postgres" | "postgresql" => (Backend::Postgres, cfg!(feature = "postgres")),
+            "mysql" | "mariadb" => (Backend::Mysql, cfg!(feature = "mysql")),
+            _ => {
+                return Err(Error::UnknownScheme {
+                    scheme: scheme.to_string(),
+                    url: redact_url(url),
+                });
+            }
+        };
+        if !built {
+            return Err(Error::BadInput(format!(
+                "this build of migrate has no {scheme} support: build it with the `{}` cargo feature",
+                match backend {
+                    Backend::Sqlite => "sqlite",
+                    Backend::Postgres => "postgres",
+                    Backend::Mysql => "mysql",
+                }
+            )));
         }
+        Ok(backend)
     }
 
     /// The SQL dialect for splitting and checking.

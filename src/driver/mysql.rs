@@ -22,9 +22,15 @@ pub(super) fn session_setup(lock_timeout: Duration) -> Vec<String> {
     ]
 }
 
+#[cfg(feature = "mysql")]
 fn number(e: &dyn DatabaseError) -> Option<u16> {
     e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
         .map(|m| m.number())
+}
+
+#[cfg(not(feature = "mysql"))]
+fn number(_: &dyn DatabaseError) -> Option<u16> {
+    None
 }
 
 pub(super) fn is_lock_timeout(e: &dyn DatabaseError) -> bool {

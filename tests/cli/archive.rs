@@ -56,6 +56,15 @@ fn archived_column_and_table_come_back_with_every_type() {
         let before = dump(&db, true);
         assert!(before.contains("Ada"), "{before}");
 
+        // The plan says what will be kept.
+        let dry = db.migrate(&["--source", s, "down", "--dry-run"]).ok();
+        assert!(
+            dry.stdout
+                .contains("archive typed.nickname before statement 1"),
+            "{}",
+            dry.stdout
+        );
+
         // Column: down drops nickname (archived), up re-adds it and restores.
         let run = db.migrate(&["--source", s, "down"]).ok();
         assert!(
@@ -64,13 +73,31 @@ fn archived_column_and_table_come_back_with_every_type() {
             db.kind,
             run.stderr
         );
+        // A row deleted meanwhile is skipped and counted.
+        db.execute("DELETE FROM typed WHERE id = 2");
+        let dry = db.migrate(&["--source", s, "up", "--dry-run"]).ok();
+        assert!(
+            dry.stdout
+                .contains("restore typed.nickname (2 rows kept in"),
+            "{}",
+            dry.stdout
+        );
         let run = db.migrate(&["--source", s, "up"]).ok();
         assert!(
-            run.stderr.contains("restored 2 rows of typed.nickname"),
+            run.stderr.contains("restored 1 rows of typed.nickname"),
             "{:?}: {}",
             db.kind,
             run.stderr
         );
+        assert!(
+            run.stderr
+                .contains("(1 archived rows no longer exist and were skipped)"),
+            "{:?}: {}",
+            db.kind,
+            run.stderr
+        );
+        // Row 2 was all NULLs: put it back as it was.
+        db.execute("INSERT INTO typed (id) VALUES (2)");
         assert_eq!(dump(&db, true), before, "{:?}: column round trip", db.kind);
 
         // Whole table, with every type and NULLs.

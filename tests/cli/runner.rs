@@ -533,3 +533,37 @@ fn example_history_applies_on_every_backend() {
         );
     }
 }
+
+#[test]
+fn lock_wait_is_bounded_and_names_the_holder() {
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    let lock_path = format!("{}.migrate-lock", db.url.trim_start_matches("sqlite://"));
+    let mut held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    std::io::Write::write_all(
+        &mut held,
+        b"process 4242 on build-host since 2026-01-01T00:00:00Z",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = db
+        .migrate(&["--source", &s, "up", "--lock-wait", "1s"])
+        .code(1);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        run.stderr
+            .contains("another migrate run holds the lock (process 4242 on build-host"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("gave up after 1s"), "{}", run.stderr);
+    held.unlock().unwrap();
+    db.migrate(&["--source", &s, "up"]).ok();
+}
