@@ -166,6 +166,7 @@ mod tests {
                     down: Some(script("DROP TABLE a;")),
                 }],
             }],
+            checkpoints: Default::default(),
         }
     }
 

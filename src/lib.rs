@@ -22,6 +22,7 @@
 
 pub mod archive;
 pub mod check;
+pub mod checkpoint;
 pub mod driver;
 pub mod error;
 pub mod history;

@@ -5,6 +5,7 @@
 //! because step 7 of 9 was refused. Reverts follow the reverse of the apply
 //! sequence, not version order, and use the down stored in the history.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -55,12 +56,52 @@ impl fmt::Display for Blocker {
 }
 
 /// Where `down` goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DownTarget {
     /// Revert the N most recently applied stages.
     Steps(usize),
     /// Revert every stage of versions above this one (`0` reverts all).
     Version(i64),
+    /// Revert every applied stage that is not in this state (a checkpoint).
+    State(BTreeSet<(i64, StageKind)>),
+}
+
+/// Which stages `up`, `expand` and `contract` consider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StageFilter {
+    /// Every stage (`migrate up`).
+    #[default]
+    All,
+    /// Simple migrations and expand stages (`migrate expand`).
+    Expand,
+    /// Contract stages only (`migrate contract`).
+    Contract,
+}
+
+/// What `up` may apply.
+#[derive(Debug, Clone, Default)]
+pub struct UpScope {
+    /// Versions up to this one (inclusive).
+    pub to: Option<i64>,
+    /// Only stages of this state (a checkpoint).
+    pub within: Option<BTreeSet<(i64, StageKind)>>,
+    /// Which kinds of stage.
+    pub stages: StageFilter,
+}
+
+impl UpScope {
+    fn includes(&self, version: i64, stage: StageKind) -> bool {
+        self.to.is_none_or(|to| version <= to)
+            && self
+                .within
+                .as_ref()
+                .is_none_or(|w| w.contains(&(version, stage)))
+            && match self.stages {
+                StageFilter::All => true,
+                StageFilter::Expand => stage != StageKind::Contract,
+                StageFilter::Contract => stage == StageKind::Contract,
+            }
+    }
 }
 
 fn common_blockers(v: &Verification, applied: &[AppliedStage]) -> Vec<Blocker> {
@@ -97,7 +138,7 @@ pub fn plan_up(
     source: &Source,
     applied: &[AppliedStage],
     verification: &Verification,
-    to: Option<i64>,
+    scope: &UpScope,
 ) -> Result<Vec<Step>, Vec<Blocker>> {
     let mut blockers = common_blockers(verification, applied);
     let is_applied = |version: i64, stage: StageKind| {
@@ -108,8 +149,8 @@ pub fn plan_up(
     let newest_applied = applied.iter().map(|r| r.version).max();
     let mut steps = Vec::new();
     for m in &source.migrations {
-        if to.is_some_and(|to| m.version > to) {
-            break;
+        if !m.stages.iter().any(|s| scope.includes(m.version, s.kind)) {
+            continue;
         }
         let untouched = m.stages.iter().all(|s| !is_applied(m.version, s.kind));
         if untouched && let Some(newest) = newest_applied.filter(|&n| n > m.version) {
@@ -123,7 +164,21 @@ pub fn plan_up(
             continue;
         }
         for stage in &m.stages {
-            if is_applied(m.version, stage.kind) {
+            if is_applied(m.version, stage.kind) || !scope.includes(m.version, stage.kind) {
+                continue;
+            }
+            if stage.kind == StageKind::Contract
+                && scope.stages == StageFilter::Contract
+                && m.stage(StageKind::Expand).is_some()
+                && !is_applied(m.version, StageKind::Expand)
+            {
+                blockers.push(Blocker {
+                    version: Some(m.version),
+                    message: format!(
+                        "{} (contract) cannot run before its expand stage: run `migrate expand` first",
+                        m.label()
+                    ),
+                });
                 continue;
             }
             steps.push(Step {
@@ -150,8 +205,24 @@ pub fn plan_down(
     source: &Source,
     applied: &[AppliedStage],
     verification: &Verification,
-    target: DownTarget,
+    target: &DownTarget,
 ) -> Result<Vec<Step>, Vec<Blocker>> {
+    let (steps, blockers) = plan_down_parts(source, applied, verification, target);
+    if blockers.is_empty() {
+        Ok(steps)
+    } else {
+        Err(blockers)
+    }
+}
+
+/// [`plan_down`]'s steps that can run and the blockers of the others, so
+/// that a caller can add its own blockers and list them all.
+pub fn plan_down_parts(
+    source: &Source,
+    applied: &[AppliedStage],
+    verification: &Verification,
+    target: &DownTarget,
+) -> (Vec<Step>, Vec<Blocker>) {
     let mut blockers = common_blockers(verification, applied);
     let mut rows: Vec<&AppliedStage> = applied
         .iter()
@@ -159,8 +230,12 @@ pub fn plan_down(
         .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     let chosen: Vec<&AppliedStage> = match target {
-        DownTarget::Steps(n) => rows.into_iter().take(n).collect(),
-        DownTarget::Version(v) => rows.into_iter().filter(|r| r.version > v).collect(),
+        DownTarget::Steps(n) => rows.into_iter().take(*n).collect(),
+        DownTarget::Version(v) => rows.into_iter().filter(|r| r.version > *v).collect(),
+        DownTarget::State(state) => rows
+            .into_iter()
+            .filter(|r| !state.contains(&(r.version, r.stage)))
+            .collect(),
     };
     let mut steps = Vec::new();
     for row in chosen {
@@ -213,11 +288,7 @@ pub fn plan_down(
             down: None,
         });
     }
-    if blockers.is_empty() {
-        Ok(steps)
-    } else {
-        Err(blockers)
-    }
+    (steps, blockers)
 }
 
 #[cfg(test)]
@@ -249,6 +320,7 @@ mod tests {
                     }],
                 })
                 .collect(),
+            checkpoints: Default::default(),
         }
     }
 
@@ -284,12 +356,21 @@ mod tests {
         let src = source(&[1, 2, 3]);
         let hist = applied(&src, &[1]);
         let v = verify(&src, &hist);
-        let steps = plan_up(&src, &hist, &v, None).unwrap();
+        let steps = plan_up(&src, &hist, &v, &UpScope::default()).unwrap();
         assert_eq!(
             steps.iter().map(|s| s.version).collect::<Vec<_>>(),
             vec![2, 3]
         );
-        let steps = plan_up(&src, &hist, &v, Some(2)).unwrap();
+        let steps = plan_up(
+            &src,
+            &hist,
+            &v,
+            &UpScope {
+                to: Some(2),
+                ..UpScope::default()
+            },
+        )
+        .unwrap();
         assert_eq!(steps.len(), 1);
     }
 
@@ -298,7 +379,7 @@ mod tests {
         let src = source(&[1, 2, 3]);
         let hist = applied(&src, &[1, 3]);
         let v = verify(&src, &hist);
-        let err = plan_up(&src, &hist, &v, None).unwrap_err();
+        let err = plan_up(&src, &hist, &v, &UpScope::default()).unwrap_err();
         assert!(err[0].message.contains("older than 3"), "{}", err[0]);
     }
 
@@ -309,13 +390,13 @@ mod tests {
         hist[1].down_sql = Some("DROP TABLE t2 /* stored */;".into());
         let newer_only = source(&[1]); // an older checkout
         let v = verify(&newer_only, &hist);
-        let steps = plan_down(&newer_only, &hist, &v, DownTarget::Version(1)).unwrap();
+        let steps = plan_down(&newer_only, &hist, &v, &DownTarget::Version(1)).unwrap();
         assert_eq!(
             steps.iter().map(|s| s.version).collect::<Vec<_>>(),
             vec![3, 2]
         );
         assert!(steps[1].script.sql.contains("stored"));
-        let steps = plan_down(&src, &hist, &verify(&src, &hist), DownTarget::Steps(1)).unwrap();
+        let steps = plan_down(&src, &hist, &verify(&src, &hist), &DownTarget::Steps(1)).unwrap();
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].version, 3);
     }
@@ -328,7 +409,7 @@ mod tests {
         hist[1].down_sql = Some("-- migrate:irreversible: data is gone".into());
         hist[0].up_checksum = checksum("edited").0;
         let v = verify(&src, &hist);
-        let err = plan_down(&src, &hist, &v, DownTarget::Version(0)).unwrap_err();
+        let err = plan_down(&src, &hist, &v, &DownTarget::Version(0)).unwrap_err();
         assert_eq!(err.len(), 3, "{err:?}");
         assert!(
             err.iter()

@@ -14,11 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::archive::{self, ArchiveTarget};
-use crate::driver::{ArchiveRecord, ConnectOptions, Driver, Event, RowUpdate};
+use crate::check::{self, CheckOptions, Severity};
+use crate::checkpoint::State;
+use crate::driver::{ArchiveRecord, Checkpoint, ConnectOptions, Driver, Event, RowUpdate};
 use crate::error::{DbError, Error, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
-use crate::plan::{Blocker, DownTarget, Step, plan_down, plan_up};
-use crate::source::{Direction, DirectiveKind, Source, StageKind};
+use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up};
+use crate::source::{Direction, DirectiveKind, Script, Source, StageKind};
 use crate::sql::{Statement, split};
 
 /// How a run behaves.
@@ -65,6 +67,71 @@ pub struct RunReport {
     pub steps: Vec<StepReport>,
     /// Notes for the user (stored downs that differ from the files, ...).
     pub notes: Vec<String>,
+    /// The checkpoint holding the state this run started from (`@previous`).
+    pub started_from: Option<String>,
+}
+
+/// Where a run goes, as the user said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A version: everything up to it (`0`: nothing).
+    Version(i64),
+    /// A checkpoint, recorded or declared in `checkpoints.toml`.
+    Checkpoint(String),
+    /// The state before the last `up`, `expand` or `contract` run.
+    Previous,
+}
+
+impl Target {
+    /// Reads `20240101120000`, `0`, `@previous` or a checkpoint name.
+    pub fn parse(text: &str) -> Result<Target, Error> {
+        if text == "@previous" {
+            return Ok(Target::Previous);
+        }
+        if !text.is_empty()
+            && text.chars().all(|c| c.is_ascii_digit() || c == '-')
+            && text.starts_with(|c: char| c.is_ascii_digit())
+        {
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            return digits
+                .parse()
+                .map(Target::Version)
+                .map_err(|_| Error::BadInput(format!("version {text} is too large")));
+        }
+        crate::checkpoint::validate_name(text).map_err(Error::BadInput)?;
+        Ok(Target::Checkpoint(text.to_string()))
+    }
+}
+
+/// What `up`, `expand` and `contract` do.
+#[derive(Debug, Clone, Default)]
+pub struct UpRequest {
+    /// How far.
+    pub to: Option<Target>,
+    /// Which stages.
+    pub stages: StageFilter,
+    /// Record the state reached under this name.
+    pub checkpoint: Option<String>,
+    /// Apply despite checker errors, for this reason.
+    pub no_check: Option<String>,
+}
+
+/// How far `down` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownSpec {
+    /// The N most recently applied stages.
+    Steps(usize),
+    /// Back to a version, checkpoint or `@previous`.
+    To(Target),
+}
+
+/// What `down` does.
+#[derive(Debug, Clone)]
+pub struct DownRequest {
+    /// How far.
+    pub target: DownSpec,
+    /// Revert despite checker errors, for this reason.
+    pub force: Option<String>,
 }
 
 /// A planned run, for `--dry-run`.
@@ -260,14 +327,15 @@ impl Runner {
     }
 
     /// The plan `up` would run, without locking or changing anything.
-    pub async fn plan_up(&mut self, to: Option<i64>) -> Result<PlannedRun, Error> {
+    pub async fn plan_up(&mut self, req: &UpRequest) -> Result<PlannedRun, Error> {
         let history = self.history().await?;
-        self.check_target(to, &history)?;
+        let scope = self.up_scope(req, &history).await?;
         let v = verify(&self.source, &history);
-        let steps = plan_up(&self.source, &history, &v, to)
+        let steps = plan_up(&self.source, &history, &v, &scope)
             .map_err(|blockers| Error::Refused { blockers })?;
         self.archives = self.driver.archives().await?;
         let actions = self.validate(&steps).await?;
+        self.guard(&steps, &history, req.no_check.is_some())?;
         Ok(PlannedRun {
             steps,
             actions,
@@ -276,16 +344,13 @@ impl Runner {
     }
 
     /// The plan `down` would run, without locking or changing anything.
-    pub async fn plan_down(&mut self, target: DownTarget) -> Result<PlannedRun, Error> {
+    pub async fn plan_down(&mut self, req: &DownRequest) -> Result<PlannedRun, Error> {
         let history = self.history().await?;
-        if let DownTarget::Version(v) = target {
-            self.check_target(Some(v), &history)?;
-        }
+        let target = self.down_target(&req.target, &history).await?;
         let v = verify(&self.source, &history);
-        let steps = plan_down(&self.source, &history, &v, target)
-            .map_err(|blockers| Error::Refused { blockers })?;
-        self.archives = self.driver.archives().await?;
-        let actions = self.validate(&steps).await?;
+        let (steps, actions) = self
+            .checked_down(&history, &v, &target, req.force.is_some())
+            .await?;
         Ok(PlannedRun {
             steps,
             actions,
@@ -309,95 +374,438 @@ impl Runner {
         }
     }
 
-    /// Applies every pending stage up to `to`.
+    /// The state a checkpoint name stands for: recorded in the database, or
+    /// declared in `checkpoints.toml`.
+    async fn checkpoint_state(&mut self, target: &Target) -> Result<(String, State), Error> {
+        match target {
+            Target::Previous => {
+                let last = self
+                    .driver
+                    .checkpoints()
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .find(|c| c.kind == "run");
+                match last {
+                    Some(c) => Ok((c.name, c.state)),
+                    None => Err(Error::BadInput("`@previous` names the state before the last `up`, `expand` or `contract` run, and there has been none".into())),
+                }
+            }
+            Target::Checkpoint(name) => {
+                if let Some(c) = self.driver.checkpoint(name).await? {
+                    return Ok((c.name, c.state));
+                }
+                if let Some(state) = self.source.checkpoints.get(name) {
+                    return Ok((name.clone(), state.clone()));
+                }
+                Err(Error::BadInput(format!(
+                    "unknown checkpoint `{name}`: `migrate checkpoint list` shows the recorded ones, and {}/checkpoints.toml may declare more",
+                    self.source.dir.display()
+                )))
+            }
+            Target::Version(_) => unreachable!("versions are not checkpoints"),
+        }
+    }
+
+    async fn up_scope(
+        &mut self,
+        req: &UpRequest,
+        history: &[AppliedStage],
+    ) -> Result<UpScope, Error> {
+        let mut scope = UpScope {
+            stages: req.stages,
+            ..UpScope::default()
+        };
+        match &req.to {
+            None => {}
+            Some(Target::Version(v)) => {
+                self.check_target(Some(*v), history)?;
+                scope.to = Some(*v);
+            }
+            Some(Target::Previous) => {
+                return Err(Error::BadInput(
+                    "`@previous` is a target for `down`: it undoes the last run".into(),
+                ));
+            }
+            Some(t @ Target::Checkpoint(_)) => {
+                scope.within = Some(self.checkpoint_state(t).await?.1)
+            }
+        }
+        if let Some(name) = &req.checkpoint
+            && self.driver.checkpoint(name).await?.is_some()
+        {
+            return Err(Error::BadInput(format!(
+                "checkpoint `{name}` exists already: choose another name, or `migrate checkpoint delete {name}` first"
+            )));
+        }
+        Ok(scope)
+    }
+
+    async fn down_target(
+        &mut self,
+        spec: &DownSpec,
+        history: &[AppliedStage],
+    ) -> Result<DownTarget, Error> {
+        Ok(match spec {
+            DownSpec::Steps(n) => DownTarget::Steps(*n),
+            DownSpec::To(Target::Version(v)) => {
+                self.check_target(Some(*v), history)?;
+                DownTarget::Version(*v)
+            }
+            DownSpec::To(t) => {
+                let (name, state) = self.checkpoint_state(t).await?;
+                let applied: State = history.iter().map(|r| (r.version, r.stage)).collect();
+                let missing: Vec<String> = state
+                    .difference(&applied)
+                    .map(|(v, s)| format!("{v} ({s})"))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Error::BadInput(format!(
+                        "checkpoint `{name}` includes stages that are not applied ({}): `down` only reverts; use `migrate up --to {name}`",
+                        missing.join(", ")
+                    )));
+                }
+                DownTarget::State(state)
+            }
+        })
+    }
+
+    /// The checker guards both directions: a stage to apply with checker
+    /// errors in its files, or a down to run with checker errors, is a
+    /// blocker unless the user forced it (with a reason, logged).
+    fn guard(&self, steps: &[Step], history: &[AppliedStage], forced: bool) -> Result<(), Error> {
+        if steps.is_empty() || forced {
+            return Ok(());
+        }
+        // Check the downs that would really run: the stored ones.
+        let mut src = self.source.clone();
+        for m in &mut src.migrations {
+            for s in &mut m.stages {
+                if let Some(row) = history
+                    .iter()
+                    .find(|r| r.version == m.version && r.stage == s.kind)
+                    && let Some(sql) = &row.down_sql
+                {
+                    let path = s
+                        .down
+                        .as_ref()
+                        .map(|d| d.path.clone())
+                        .unwrap_or_else(|| s.up.path.with_extension("stored-down.sql"));
+                    if let Ok(stored) = Script::from_sql(path, sql.clone(), 0, Direction::Down) {
+                        s.down = Some(stored);
+                    }
+                }
+            }
+        }
+        let report = check::check(
+            &src,
+            &CheckOptions {
+                dialect: self.driver.backend().dialect(),
+                ..CheckOptions::default()
+            },
+        );
+        let mut blockers = Vec::new();
+        for step in steps {
+            let Some(stage) = src.get(step.version).and_then(|m| m.stage(step.stage)) else {
+                continue;
+            };
+            let files: Vec<String> = match step.direction {
+                Direction::Up => std::iter::once(&stage.up)
+                    .chain(stage.down.as_ref())
+                    .map(|s| s.path.display().to_string())
+                    .collect(),
+                Direction::Down => stage
+                    .down
+                    .iter()
+                    .map(|s| s.path.display().to_string())
+                    .collect(),
+            };
+            for d in report
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error && files.contains(&d.file))
+            {
+                blockers.push(Blocker {
+                    version: Some(step.version),
+                    message: format!(
+                        "{}: checker error [{}] at {}:{}: {}",
+                        step.label(),
+                        d.rule,
+                        d.file,
+                        d.line,
+                        d.message
+                    ),
+                });
+            }
+        }
+        if blockers.is_empty() {
+            return Ok(());
+        }
+        let how = match steps[0].direction {
+            Direction::Up => {
+                "fix them, or pass --no-check --reason TEXT to apply anyway (recorded in the event log)"
+            }
+            Direction::Down => {
+                "fix them, or pass --force --reason TEXT to revert anyway (recorded in the event log)"
+            }
+        };
+        blockers.push(Blocker {
+            version: None,
+            message: format!("`migrate check` shows these in full; {how}"),
+        });
+        Err(Error::Refused { blockers })
+    }
+
+    /// Applies pending stages: all of them, or up to a target, or only the
+    /// expand or contract stages.
     pub async fn up(
         &mut self,
-        to: Option<i64>,
+        req: &UpRequest,
         on: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<RunReport, Error> {
         // Fast path: a start-up with nothing to do reads the history once and
         // takes no lock.
-        if let Some(history) = self.driver.read_history_summary().await? {
+        if req.checkpoint.is_none()
+            && matches!(req.to, None | Some(Target::Version(_)))
+            && let Some(history) = self.driver.read_history_summary().await?
+        {
+            let to = match req.to {
+                Some(Target::Version(v)) => Some(v),
+                _ => None,
+            };
             self.check_target(to, &history)?;
             let v = verify(&self.source, &history);
-            if let Ok(steps) = plan_up(&self.source, &history, &v, to)
+            let scope = UpScope {
+                to,
+                stages: req.stages,
+                ..UpScope::default()
+            };
+            if let Ok(steps) = plan_up(&self.source, &history, &v, &scope)
                 && steps.is_empty()
             {
                 tracing::info!("nothing to apply");
                 return Ok(RunReport {
                     steps: vec![],
                     notes: notes(&v),
+                    started_from: None,
                 });
             }
         }
-        self.locked(
-            |runner, history, v| {
-                runner.check_target(to, history)?;
-                plan_up(&runner.source, history, v, to)
-                    .map_err(|blockers| Error::Refused { blockers })
-            },
-            on,
-        )
-        .await
-    }
-
-    /// Reverts stages, most recently applied first, with the stored downs.
-    pub async fn down(
-        &mut self,
-        target: DownTarget,
-        on: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<RunReport, Error> {
-        self.locked(
-            |runner, history, v| {
-                if let DownTarget::Version(version) = target {
-                    runner.check_target(Some(version), history)?;
-                }
-                plan_down(&runner.source, history, v, target)
-                    .map_err(|blockers| Error::Refused { blockers })
-            },
-            on,
-        )
-        .await
-    }
-
-    async fn locked(
-        &mut self,
-        plan: impl FnOnce(&Runner, &[AppliedStage], &Verification) -> Result<Vec<Step>, Error>,
-        on: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<RunReport, Error> {
         self.driver.lock(self.options.lock_wait).await?;
         let result = async {
             self.driver.ensure_tables().await?;
             let history = self.history().await?;
+            let scope = self.up_scope(req, &history).await?;
             let v = verify(&self.source, &history);
-            let steps = plan(self, &history, &v)?;
+            let steps = plan_up(&self.source, &history, &v, &scope)
+                .map_err(|blockers| Error::Refused { blockers })?;
             self.archives = self.driver.archives().await?;
             self.validate(&steps).await?;
-            let mut report = RunReport {
-                steps: vec![],
-                notes: notes(&v),
+            self.guard(&steps, &history, req.no_check.is_some())?;
+            if let Some(reason) = &req.no_check
+                && !steps.is_empty()
+            {
+                self.log("no-check", "forced", Some(reason.clone())).await?;
+            }
+            // The state this run starts from: `down --to @previous` returns to it.
+            let started_from = if steps.is_empty() {
+                None
+            } else {
+                let name = format!("@run:{}", self.run_id);
+                self.record_checkpoint(&name, "run", None, &history).await?;
+                Some(name)
             };
-            let mut seq = self.driver.next_seq().await?;
-            for step in &steps {
-                on(Progress::Start(step));
-                match self.execute(step, seq, on).await {
-                    Ok(done) => {
-                        on(Progress::Done(&done));
-                        report.steps.push(done);
-                        seq += 1;
-                    }
-                    Err(Error::StageFailed(mut failure)) => {
-                        failure.completed = std::mem::take(&mut report.steps);
-                        return Err(Error::StageFailed(failure));
-                    }
-                    Err(e) => return Err(e),
-                }
+            let mut report = self.execute_all(&steps, &v, on).await?;
+            report.started_from = started_from;
+            if let Some(name) = &req.checkpoint {
+                let now = self.history().await?;
+                self.record_checkpoint(
+                    name,
+                    "named",
+                    Some(format!("recorded by the run {}", self.run_id)),
+                    &now,
+                )
+                .await?;
             }
             Ok(report)
         }
         .await;
         self.driver.unlock().await;
         result
+    }
+
+    /// Reverts stages, most recently applied first, with the stored downs.
+    pub async fn down(
+        &mut self,
+        req: &DownRequest,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<RunReport, Error> {
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            self.driver.ensure_tables().await?;
+            let history = self.history().await?;
+            let target = self.down_target(&req.target, &history).await?;
+            let v = verify(&self.source, &history);
+            let (steps, _) = self
+                .checked_down(&history, &v, &target, req.force.is_some())
+                .await?;
+            if let Some(reason) = &req.force
+                && !steps.is_empty()
+            {
+                self.log("force", "forced", Some(reason.clone())).await?;
+            }
+            self.execute_all(&steps, &v, on).await
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+
+    /// Plans a revert and validates all of it, listing every blocker: the
+    /// planner's (irreversible, no down, drift), the runner's (archives) and
+    /// the checker's.
+    async fn checked_down(
+        &mut self,
+        history: &[AppliedStage],
+        v: &Verification,
+        target: &DownTarget,
+        forced: bool,
+    ) -> Result<(Vec<Step>, Vec<Vec<String>>), Error> {
+        let (steps, mut blockers) = plan_down_parts(&self.source, history, v, target);
+        self.archives = self.driver.archives().await?;
+        let mut actions = Vec::new();
+        match self.validate(&steps).await {
+            Ok(a) => actions = a,
+            Err(Error::Refused { blockers: b }) => blockers.extend(b),
+            Err(e) => return Err(e),
+        }
+        match self.guard(&steps, history, forced) {
+            Ok(()) => {}
+            Err(Error::Refused { blockers: b }) => blockers.extend(b),
+            Err(e) => return Err(e),
+        }
+        if blockers.is_empty() {
+            Ok((steps, actions))
+        } else {
+            Err(Error::Refused { blockers })
+        }
+    }
+
+    async fn execute_all(
+        &mut self,
+        steps: &[Step],
+        v: &Verification,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<RunReport, Error> {
+        let mut report = RunReport {
+            steps: vec![],
+            notes: notes(v),
+            started_from: None,
+        };
+        let mut seq = self.driver.next_seq().await?;
+        for step in steps {
+            on(Progress::Start(step));
+            match self.execute(step, seq, on).await {
+                Ok(done) => {
+                    on(Progress::Done(&done));
+                    report.steps.push(done);
+                    seq += 1;
+                }
+                Err(Error::StageFailed(mut failure)) => {
+                    failure.completed = std::mem::take(&mut report.steps);
+                    return Err(Error::StageFailed(failure));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record_checkpoint(
+        &mut self,
+        name: &str,
+        kind: &str,
+        note: Option<String>,
+        history: &[AppliedStage],
+    ) -> Result<(), Error> {
+        let state: State = history
+            .iter()
+            .filter(|r| r.state == RowState::Applied)
+            .map(|r| (r.version, r.stage))
+            .collect();
+        let c = Checkpoint {
+            name: name.to_string(),
+            state,
+            note,
+            kind: kind.to_string(),
+            created_at: now(),
+            created_by: self.actor.clone(),
+        };
+        self.driver.put_checkpoint(&c).await
+    }
+
+    /// Appends an event of this run to the log.
+    pub async fn log(
+        &mut self,
+        action: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> Result<(), Error> {
+        self.event(action, None, outcome, detail, None).await
+    }
+
+    /// Records the current state under `name`.
+    pub async fn create_checkpoint(
+        &mut self,
+        name: &str,
+        note: Option<String>,
+        replace: bool,
+    ) -> Result<Checkpoint, Error> {
+        crate::checkpoint::validate_name(name).map_err(Error::BadInput)?;
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            self.driver.ensure_tables().await?;
+            if !replace && self.driver.checkpoint(name).await?.is_some() {
+                return Err(Error::BadInput(format!("checkpoint `{name}` exists already: pass --replace to move it to the current state")));
+            }
+            let history = self.history().await?;
+            if let Some(row) = history.iter().find(|r| r.state == RowState::Failed) {
+                return Err(Error::Refused {
+                    blockers: vec![Blocker {
+                        version: Some(row.version),
+                        message: format!("{} is in a failed state: resolve it before recording a checkpoint", row.label()),
+                    }],
+                });
+            }
+            self.record_checkpoint(name, "named", note, &history).await?;
+            self.log("checkpoint", "ok", Some(format!("created {name}"))).await?;
+            Ok(self.driver.checkpoint(name).await?.expect("just written"))
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+
+    /// Recorded checkpoints (named ones; with `runs`, the run starts too).
+    pub async fn checkpoints(&mut self, runs: bool) -> Result<Vec<Checkpoint>, Error> {
+        Ok(self
+            .driver
+            .checkpoints()
+            .await?
+            .into_iter()
+            .filter(|c| runs || c.kind == "named")
+            .collect())
+    }
+
+    /// Deletes a checkpoint.
+    pub async fn delete_checkpoint(&mut self, name: &str) -> Result<(), Error> {
+        if !self.driver.delete_checkpoint(name).await? {
+            return Err(Error::BadInput(format!(
+                "unknown checkpoint `{name}`: `migrate checkpoint list` shows them"
+            )));
+        }
+        self.log("checkpoint", "ok", Some(format!("deleted {name}")))
+            .await
     }
 
     /// Checks what can be checked before anything runs: transaction control

@@ -597,6 +597,7 @@ pub(crate) mod testing {
                     }],
                 })
                 .collect(),
+            checkpoints: Default::default(),
         }
     }
 

@@ -76,9 +76,24 @@ pub enum Command {
 
     /// Apply pending migrations (every stage, expand before contract).
     #[command(
-        after_help = "Examples:\n  migrate --database-url sqlite://app.db up\n  migrate up --to 20240101120000 --dry-run"
+        after_help = "Examples:\n  migrate --database-url sqlite://app.db up\n  migrate up --to 20240101120000 --dry-run\n  migrate up --checkpoint release-2.4.1 --verify ./smoke-test.sh"
     )]
     Up(UpArgs),
+
+    /// Apply simple migrations and expand stages only: run before rolling out the new application.
+    #[command(after_help = "Example:\n  migrate expand --checkpoint release-2.5.0-expanded")]
+    Expand(UpArgs),
+
+    /// Apply contract stages only: run once the old application is gone.
+    #[command(after_help = "Example:\n  migrate contract --dry-run")]
+    Contract(UpArgs),
+
+    /// Record, list or delete named database states for `down --to NAME`.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  migrate checkpoint create release-2.4.1 --note \"before the 2.5 deploy\"\n  migrate checkpoint list\n  migrate down --to release-2.4.1"
+    )]
+    Checkpoint(CheckpointCommand),
 
     /// Revert applied stages with the downs stored when they were applied.
     /// A bare `down` reverts only the most recently applied stage.
@@ -156,12 +171,28 @@ pub enum NewLayout {
     Single,
 }
 
-/// `migrate up`.
+/// `migrate up`, `expand`, `contract`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Apply only up to this version (inclusive).
-    #[arg(long, value_name = "VERSION")]
-    pub to: Option<i64>,
+    /// Apply only up to this version (inclusive) or checkpoint.
+    #[arg(long, value_name = "VERSION|CHECKPOINT")]
+    pub to: Option<String>,
+
+    /// After a successful run, record the state reached under this name.
+    #[arg(long, value_name = "NAME")]
+    pub checkpoint: Option<String>,
+
+    /// After applying, run this shell command; if it fails, revert to the state before the run.
+    #[arg(long, value_name = "COMMAND")]
+    pub verify: Option<String>,
+
+    /// Apply even though the checker finds errors in these migrations (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub no_check: bool,
+
+    /// Why the checker is overridden; recorded in the event log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 
     /// Print the plan with its SQL and change nothing.
     #[arg(long)]
@@ -175,9 +206,25 @@ pub struct UpArgs {
 /// `migrate down`.
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// Revert every stage of versions above this one; 0 reverts everything.
-    #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
-    pub to: Option<i64>,
+    /// Revert to this version (0: everything), checkpoint, or @previous (before the last up run).
+    #[arg(
+        long,
+        value_name = "VERSION|CHECKPOINT|@previous",
+        conflicts_with = "steps"
+    )]
+    pub to: Option<String>,
+
+    /// Do not ask for confirmation (required when there is no terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Revert even though the checker finds errors in the downs (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+
+    /// Why the checker is overridden; recorded in the event log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 
     /// Revert this many stages, most recent first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -262,4 +309,31 @@ pub enum DialectArg {
     Mysql,
     /// SQLite.
     Sqlite,
+}
+
+/// `migrate checkpoint ...`.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCommand {
+    /// Record the current state under a name.
+    Create {
+        /// Letters, digits, `.`, `_`, `-`; not all digits.
+        name: String,
+        /// What this state is.
+        #[arg(long)]
+        note: Option<String>,
+        /// Move an existing checkpoint to the current state.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List checkpoints.
+    List {
+        /// Also list the states runs started from (`@previous`).
+        #[arg(long)]
+        runs: bool,
+    },
+    /// Delete a checkpoint.
+    Delete {
+        /// Its name.
+        name: String,
+    },
 }

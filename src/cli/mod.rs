@@ -154,7 +154,20 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
     let result = match cli.command {
         Command::List => list::run(settings, &mut out),
         Command::New(args) => new::run(settings, &args, &mut out),
-        Command::Up(args) => run::up(settings, &args, &mut out),
+        Command::Up(args) => run::up(settings, &args, migrate::plan::StageFilter::All, &mut out),
+        Command::Expand(args) => run::up(
+            settings,
+            &args,
+            migrate::plan::StageFilter::Expand,
+            &mut out,
+        ),
+        Command::Contract(args) => run::up(
+            settings,
+            &args,
+            migrate::plan::StageFilter::Contract,
+            &mut out,
+        ),
+        Command::Checkpoint(cmd) => run::checkpoint(settings, &cmd, &mut out),
         Command::Down(args) => run::down(settings, &args, &mut out),
         Command::Status => run::status(settings, &mut out),
         Command::Resolve(args) => run::resolve(settings, &args, &mut out),

@@ -8,12 +8,15 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use migrate::driver::ConnectOptions;
-use migrate::plan::DownTarget;
-use migrate::runner::{PlannedRun, Progress, Resolution, RunOptions, RunReport};
+use migrate::plan::StageFilter;
+use migrate::runner::{
+    DownRequest, DownSpec, PlannedRun, Progress, Resolution, RunOptions, RunReport, Target,
+    UpRequest,
+};
 use migrate::source::{self, Direction, StageKind};
 use migrate::{Error, Runner};
 
-use super::args::{DownArgs, ResolveArgs, ResolveAs, UpArgs};
+use super::args::{CheckpointCommand, DownArgs, ResolveArgs, ResolveAs, UpArgs};
 use super::output::style::{BAD, BOLD, DIM, OK, WARN};
 use super::{CliResult, Failure, Out, Settings};
 
@@ -48,11 +51,22 @@ fn tokio() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::failed)
 }
 
-pub fn up(settings: &Settings, args: &UpArgs, out: &mut Out) -> CliResult {
+pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out) -> CliResult {
+    let req = UpRequest {
+        to: args.to.as_deref().map(Target::parse).transpose()?,
+        stages,
+        checkpoint: args.checkpoint.clone(),
+        no_check: args
+            .no_check
+            .then(|| args.reason.clone().unwrap_or_default()),
+    };
+    if let Some(name) = &req.checkpoint {
+        migrate::checkpoint::validate_name(name).map_err(|e| Failure::input(anyhow!(e)))?;
+    }
     tokio()?.block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
         let result = if args.dry_run {
-            match runner.plan_up(args.to).await {
+            match runner.plan_up(&req).await {
                 Ok(plan) => print_plan(out, &plan, settings.quiet),
                 Err(e) => Err(e.into()),
             }
@@ -60,39 +74,230 @@ pub fn up(settings: &Settings, args: &UpArgs, out: &mut Out) -> CliResult {
             let quiet = settings.quiet || !out.human();
             let result = {
                 let mut progress = ProgressPrinter::new(quiet);
-                runner.up(args.to, &mut |p| progress.on(p)).await
+                runner.up(&req, &mut |p| progress.on(p)).await
             };
-            finish(out, result, settings.quiet, "already up to date")
+            match (result, &args.verify) {
+                (Ok(report), Some(command)) => {
+                    verify(&mut runner, report, command, settings, out).await
+                }
+                (result, _) => finish(out, result, settings.quiet, "already up to date"),
+            }
         };
         runner.close().await;
         result
     })
 }
 
+/// Runs the health check after an `up`; if it fails, reverts the run with
+/// the same validation as `down --to`.
+async fn verify(
+    runner: &mut Runner,
+    report: RunReport,
+    command: &str,
+    settings: &Settings,
+    out: &mut Out,
+) -> CliResult {
+    let applied = report.steps.len();
+    let started_from = report.started_from.clone();
+    finish(out, Ok(report), settings.quiet, "already up to date")?;
+    out.flush()?;
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .await
+        .map_err(|e| {
+            Failure::failed(anyhow!(
+                "cannot run the verification command `{command}`: {e}"
+            ))
+        })?;
+    if status.success() {
+        runner
+            .log("verify", "ok", Some(command.to_string()))
+            .await?;
+        if !settings.quiet && out.human() {
+            writeln!(out, "verification passed: `{command}`")?;
+        }
+        return Ok(());
+    }
+    let code = status
+        .code()
+        .map_or("a signal".to_string(), |c| format!("exit code {c}"));
+    runner
+        .log("verify", "failed", Some(format!("{command}: {code}")))
+        .await?;
+    let Some(name) = started_from.filter(|_| applied > 0) else {
+        return Err(Failure::failed(anyhow!(
+            "verification `{command}` failed ({code}); this run applied nothing, so nothing was reverted"
+        )));
+    };
+    writeln!(
+        anstream::stderr(),
+        "{BAD}verification `{command}` failed ({code}){BAD:#}: reverting the {applied} stage(s) this run applied"
+    )?;
+    let req = DownRequest {
+        target: DownSpec::To(Target::Checkpoint(name)),
+        force: None,
+    };
+    let reverted = {
+        let mut progress = ProgressPrinter::new(settings.quiet || !out.human());
+        runner.down(&req, &mut |p| progress.on(p)).await
+    };
+    match reverted {
+        Ok(r) => Err(Failure::failed(anyhow!(
+            "verification `{command}` failed ({code}); reverted {} stage(s): the database is back where this run started",
+            r.steps.len()
+        ))),
+        Err(e) => Err(Failure::failed(anyhow!(
+            "verification `{command}` failed ({code}), and reverting the run failed too: {e}"
+        ))),
+    }
+}
+
 pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
-    let target = match (args.to, args.steps) {
-        (Some(v), None) => DownTarget::Version(v),
-        (None, Some(n)) => DownTarget::Steps(n as usize),
-        _ => DownTarget::Steps(1),
+    let target = match (&args.to, args.steps) {
+        (Some(t), None) => DownSpec::To(Target::parse(t)?),
+        (None, Some(n)) => DownSpec::Steps(n as usize),
+        _ => DownSpec::Steps(1),
+    };
+    let req = DownRequest {
+        target,
+        force: args.force.then(|| args.reason.clone().unwrap_or_default()),
     };
     tokio()?.block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
         let result = if args.dry_run {
-            match runner.plan_down(target).await {
+            match runner.plan_down(&req).await {
                 Ok(plan) => print_plan(out, &plan, settings.quiet),
                 Err(e) => Err(e.into()),
             }
         } else {
-            let quiet = settings.quiet || !out.human();
-            let result = {
-                let mut progress = ProgressPrinter::new(quiet);
-                runner.down(target, &mut |p| progress.on(p)).await
-            };
-            finish(out, result, settings.quiet, "nothing to revert")
+            match confirm(&mut runner, &req, args.yes).await {
+                Ok(true) => {
+                    let quiet = settings.quiet || !out.human();
+                    let result = {
+                        let mut progress = ProgressPrinter::new(quiet);
+                        runner.down(&req, &mut |p| progress.on(p)).await
+                    };
+                    finish(out, result, settings.quiet, "nothing to revert")
+                }
+                Ok(false) => finish(
+                    out,
+                    Ok(RunReport::default()),
+                    settings.quiet,
+                    "nothing to revert",
+                ),
+                Err(e) => Err(e),
+            }
         };
         runner.close().await;
         result
     })
+}
+
+/// Shows what `down` will revert and asks, on a terminal; without one,
+/// only `--yes` proceeds. `Ok(false)` when there is nothing to revert.
+async fn confirm(runner: &mut Runner, req: &DownRequest, yes: bool) -> Result<bool, Failure> {
+    let plan = runner.plan_down(req).await?;
+    if plan.steps.is_empty() {
+        return Ok(false);
+    }
+    if yes {
+        return Ok(true);
+    }
+    let n = plan.steps.len();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !terminal {
+        return Err(Failure::failed(anyhow!(
+            "refusing to revert {n} stage(s) without confirmation: there is no terminal to ask on. Check the plan with --dry-run, then pass --yes. Nothing was changed"
+        )));
+    }
+    let mut err = anstream::stderr();
+    writeln!(
+        err,
+        "{BOLD}this reverts {n} stage(s), newest first:{BOLD:#}"
+    )?;
+    for (step, actions) in plan.steps.iter().zip(&plan.actions) {
+        writeln!(err, "  - {}", step.label())?;
+        for a in actions {
+            writeln!(err, "      {DIM}{a}{DIM:#}")?;
+        }
+    }
+    write!(err, "revert? [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(true)
+    } else {
+        Err(Failure::failed(anyhow!(
+            "not confirmed; nothing was changed"
+        )))
+    }
+}
+
+pub fn checkpoint(settings: &Settings, cmd: &CheckpointCommand, out: &mut Out) -> CliResult {
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let result: CliResult = async {
+            match cmd {
+                CheckpointCommand::Create { name, note, replace } => {
+                    let c = runner.create_checkpoint(name, note.clone(), *replace).await?;
+                    if out.human() {
+                        writeln!(out, "checkpoint {BOLD}{}{BOLD:#} records {} applied stage(s)", c.name, c.state.len())?;
+                    } else {
+                        out.json(&c)?;
+                    }
+                }
+                CheckpointCommand::List { runs } => {
+                    let all = runner.checkpoints(*runs).await?;
+                    let declared = &runner_source_checkpoints(settings)?;
+                    if out.human() {
+                        for c in &all {
+                            writeln!(
+                                out,
+                                "{BOLD}{}{BOLD:#}  {} stage(s)  {DIM}{} by {}{DIM:#}{}",
+                                c.name,
+                                c.state.len(),
+                                c.created_at,
+                                c.created_by,
+                                c.note.as_deref().map(|n| format!("  {n}")).unwrap_or_default()
+                            )?;
+                        }
+                        for (name, state) in declared {
+                            writeln!(out, "{BOLD}{name}{BOLD:#}  {} stage(s)  {DIM}declared in checkpoints.toml{DIM:#}", state.len())?;
+                        }
+                        if all.is_empty() && declared.is_empty() {
+                            writeln!(out, "no checkpoints: `migrate checkpoint create NAME` records one")?;
+                        }
+                    } else {
+                        let declared: Vec<serde_json::Value> = declared
+                            .iter()
+                            .map(|(n, s)| serde_json::json!({ "name": n, "state": s, "declared": true }))
+                            .collect();
+                        out.json(&serde_json::json!({ "checkpoints": all, "declared": declared }))?;
+                    }
+                }
+                CheckpointCommand::Delete { name } => {
+                    runner.delete_checkpoint(name).await?;
+                    if out.human() {
+                        writeln!(out, "deleted checkpoint {name}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        runner.close().await;
+        result
+    })
+}
+
+fn runner_source_checkpoints(
+    settings: &Settings,
+) -> Result<std::collections::BTreeMap<String, migrate::checkpoint::State>, Failure> {
+    Ok(source::load(&settings.source)?.checkpoints)
 }
 
 /// Prints progress to stderr as stages run, so stdout stays a clean report.

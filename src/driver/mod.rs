@@ -33,6 +33,23 @@ use crate::history::{AppliedStage, RowState};
 use crate::redact::{redact_secrets, redact_url, secrets_of};
 use crate::source::StageKind;
 
+/// A checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    /// Its name (`@run:<id>` for the state a run started from).
+    pub name: String,
+    /// The applied stages it stands for.
+    pub state: crate::checkpoint::State,
+    /// What the user said about it.
+    pub note: Option<String>,
+    /// `named` or `run`.
+    pub kind: String,
+    /// When.
+    pub created_at: String,
+    /// `user@host`.
+    pub created_by: String,
+}
+
 /// A change to a history row's state.
 #[derive(Debug, Clone, Copy)]
 pub struct RowUpdate<'a> {
@@ -218,6 +235,7 @@ pub(crate) struct Tables {
     pub events: String,
     pub meta: String,
     pub archives: String,
+    pub checkpoints: String,
     pub prefix: String,
 }
 
@@ -248,6 +266,7 @@ impl Driver {
                 events: format!("{prefix}events"),
                 meta: format!("{prefix}meta"),
                 archives: format!("{prefix}archives"),
+                checkpoints: format!("{prefix}checkpoints"),
                 prefix,
             },
             lock_timeout: options.lock_timeout,
@@ -652,6 +671,82 @@ impl Driver {
             .fetch_one(&mut self.conn)
             .await
             .map_err(|e| self.internal("reading the history", e))
+    }
+
+    /// A checkpoint's state and note, if it exists.
+    pub async fn checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, Error> {
+        Ok(self
+            .checkpoints()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name))
+    }
+
+    /// Every checkpoint, oldest first; empty when the table does not exist.
+    pub async fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, Error> {
+        let sql = format!(
+            "SELECT name, state, note, kind, created_at, created_by FROM {} ORDER BY created_at, name",
+            self.tables.checkpoints
+        );
+        let rows = match sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
+            Err(e) => return Err(self.internal("reading the checkpoints", e)),
+        };
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(Checkpoint {
+                    name: r.try_get("name")?,
+                    state: crate::checkpoint::decode(&state).unwrap_or_default(),
+                    note: r.try_get("note")?,
+                    kind: r.try_get("kind")?,
+                    created_at: r.try_get("created_at")?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.internal("reading the checkpoints", e))
+    }
+
+    /// Writes a checkpoint, replacing one of the same name.
+    pub async fn put_checkpoint(&mut self, c: &Checkpoint) -> Result<(), Error> {
+        self.delete_checkpoint(&c.name).await?;
+        let sql = self.q(&format!(
+            "INSERT INTO {} (name, state, note, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+            self.tables.checkpoints
+        ));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&c.name)
+            .bind(crate::checkpoint::encode(&c.state))
+            .bind(&c.note)
+            .bind(&c.kind)
+            .bind(&c.created_at)
+            .bind(&c.created_by)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing a checkpoint", e))?;
+        Ok(())
+    }
+
+    /// Deletes a checkpoint; returns whether it existed.
+    pub async fn delete_checkpoint(&mut self, name: &str) -> Result<bool, Error> {
+        let sql = self.q(&format!(
+            "DELETE FROM {} WHERE name = ?",
+            self.tables.checkpoints
+        ));
+        match sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(r) => Ok(r.rows_affected() > 0),
+            Err(e) if self.is_missing_table(&e) => Ok(false),
+            Err(e) => Err(self.internal("deleting a checkpoint", e)),
+        }
     }
 
     /// Appends to the event log.

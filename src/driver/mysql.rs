@@ -106,5 +106,9 @@ pub(super) fn history_ddl(t: &Tables) -> Vec<String> {
              row_count BIGINT NOT NULL, created_at VARCHAR(40) NOT NULL, restored_at VARCHAR(40), restored_rows BIGINT) DEFAULT CHARSET = utf8mb4",
             t.archives
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (name VARCHAR(200) PRIMARY KEY, state LONGTEXT NOT NULL, note TEXT, kind VARCHAR(16) NOT NULL, created_at VARCHAR(40) NOT NULL, created_by TEXT NOT NULL) DEFAULT CHARSET = utf8mb4",
+            t.checkpoints
+        ),
     ]
 }

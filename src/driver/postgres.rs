@@ -92,5 +92,9 @@ pub(super) fn history_ddl(t: &Tables) -> Vec<String> {
              row_count BIGINT NOT NULL, created_at TEXT NOT NULL, restored_at TEXT, restored_rows BIGINT)",
             t.archives
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, state TEXT NOT NULL, note TEXT, kind TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL)",
+            t.checkpoints
+        ),
     ]
 }

@@ -208,6 +208,9 @@ pub struct Source {
     pub dir: PathBuf,
     /// The migrations, sorted by version.
     pub migrations: Vec<Migration>,
+    /// Checkpoints declared in `checkpoints.toml`: name -> state.
+    #[serde(skip)]
+    pub checkpoints: std::collections::BTreeMap<String, crate::checkpoint::State>,
 }
 
 impl Source {
@@ -470,11 +473,14 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
             );
         }
     }
+    let mut source = Source {
+        dir: dir.to_path_buf(),
+        migrations,
+        checkpoints: Default::default(),
+    };
+    load_checkpoints(&mut loader, &mut source);
     if loader.problems.is_empty() {
-        Ok(Source {
-            dir: dir.to_path_buf(),
-            migrations,
-        })
+        Ok(source)
     } else {
         loader
             .problems
@@ -482,6 +488,38 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
         Err(LoadError {
             problems: loader.problems,
         })
+    }
+}
+
+/// `checkpoints.toml`: `name = "VERSION"` or `name = "VERSION:STAGE"`.
+fn load_checkpoints(loader: &mut Loader, source: &mut Source) {
+    let path = source.dir.join("checkpoints.toml");
+    if !path.exists() {
+        return;
+    }
+    let Some(text) = loader.read(&path) else {
+        return;
+    };
+    let table: std::collections::BTreeMap<String, String> = match toml::from_str(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            loader.problem(
+                &path,
+                None,
+                format!("not a list of `name = \"VERSION[:STAGE]\"` entries: {e}"),
+            );
+            return;
+        }
+    };
+    for (name, target) in table {
+        let checked = crate::checkpoint::validate_name(&name)
+            .and_then(|()| crate::checkpoint::state_of_source_target(source, &target));
+        match checked {
+            Ok(state) => {
+                source.checkpoints.insert(name, state);
+            }
+            Err(e) => loader.problem(&path, None, format!("checkpoint `{name}`: {e}")),
+        }
     }
 }
 

@@ -66,7 +66,7 @@ fn archived_column_and_table_come_back_with_every_type() {
         );
 
         // Column: down drops nickname (archived), up re-adds it and restores.
-        let run = db.migrate(&["--source", s, "down"]).ok();
+        let run = db.migrate(&["--source", s, "down", "--yes"]).ok();
         assert!(
             run.stderr.contains("archived typed.nickname (2 rows)"),
             "{:?}: {}",
@@ -101,7 +101,8 @@ fn archived_column_and_table_come_back_with_every_type() {
         assert_eq!(dump(&db, true), before, "{:?}: column round trip", db.kind);
 
         // Whole table, with every type and NULLs.
-        db.migrate(&["--source", s, "down", "--to", "0"]).ok();
+        db.migrate(&["--source", s, "down", "--yes", "--to", "0"])
+            .ok();
         assert!(
             !db.schema().iter().any(|l| l.contains("typed")),
             "{:?}",
@@ -132,7 +133,7 @@ fn archived_column_and_table_come_back_with_every_type() {
             "{}",
             purged.stdout
         );
-        db.migrate(&["--source", s, "down"]).ok();
+        db.migrate(&["--source", s, "down", "--yes"]).ok();
         db.migrate(&["--source", s, "archive", "purge", "--restored-only"])
             .ok();
         db.migrate(&["--source", s, "archive", "purge", "--older-than", "1h"])
@@ -165,14 +166,44 @@ fn table_without_key_is_refused_before_anything_runs() {
     for db in TestDb::all() {
         let s = fixture("archive/nokey");
         let s = s.to_str().unwrap();
-        db.migrate(&["--source", s, "up"]).ok();
+        // The checker refuses the migration on the way up already.
+        let run = db.migrate(&["--source", s, "up"]).code(1);
+        assert!(
+            run.stderr.contains("[archive-needs-key]")
+                && run.stderr.contains("--no-check --reason"),
+            "{}",
+            run.stderr
+        );
+        assert!(db.schema().is_empty());
+        db.migrate(&[
+            "--source",
+            s,
+            "up",
+            "--no-check",
+            "--reason",
+            "testing the runner's own refusal",
+        ])
+        .ok();
         db.execute("INSERT INTO nokey (a) VALUES (1)");
         let history = db.history();
-        let run = db.migrate(&["--source", s, "down"]).code(1);
+        let run = db.migrate(&["--source", s, "down", "--yes"]).code(1);
+        assert!(run.stderr.contains("no primary key"), "{}", run.stderr);
+        // Forcing past the checker does not force past the runner: it cannot archive without a key.
+        let run = db
+            .migrate(&[
+                "--source", s, "down", "--yes", "--force", "--reason", "test",
+            ])
+            .code(1);
         assert!(
             run.stderr.contains("cannot archive nokey") && run.stderr.contains("no primary key"),
             "{}",
             run.stderr
+        );
+        let log = db.migrate(&["--source", s, "log"]).ok();
+        assert!(
+            log.stdout.contains("testing the runner's own refusal"),
+            "{}",
+            log.stdout
         );
         assert_eq!(db.history(), history);
         assert_eq!(
@@ -213,7 +244,8 @@ fn example_history_keeps_every_value_through_a_full_revert() {
         let others = "SELECT CONCAT(user_id, ':', organisation_id, ':', role) FROM memberships";
         let members = db.strings(others);
 
-        db.migrate(&["--source", s, "down", "--to", "0"]).ok();
+        db.migrate(&["--source", s, "down", "--yes", "--to", "0"])
+            .ok();
         assert!(db.schema().is_empty(), "{:?}", db.kind);
         db.migrate(&["--source", s, "up"]).ok();
         assert_eq!(db.strings(&users), before, "{:?}", db.kind);
@@ -221,9 +253,10 @@ fn example_history_keeps_every_value_through_a_full_revert() {
 
         // Reverting the contract brings users.name back: archived names for the
         // rows that had one, rebuilt from the new columns for the others.
-        db.migrate(&["--source", s, "down", "--to", "7", "--steps", "1"])
+        db.migrate(&["--source", s, "down", "--yes", "--to", "7", "--steps", "1"])
             .code(2);
-        db.migrate(&["--source", s, "down", "--steps", "3"]).ok();
+        db.migrate(&["--source", s, "down", "--yes", "--steps", "3"])
+            .ok();
         let names = db.strings("SELECT name FROM users ORDER BY id");
         assert_eq!(
             names,

@@ -2,6 +2,7 @@
 
 mod archive;
 mod check;
+mod checkpoints;
 mod new;
 mod runner;
 mod source;

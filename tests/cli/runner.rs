@@ -31,7 +31,8 @@ fn apply_revert_apply_gives_the_same_schema() {
         );
         assert_eq!(db.history().len(), 6);
 
-        db.migrate(&["--source", &s, "down", "--to", "0"]).ok();
+        db.migrate(&["--source", &s, "down", "--yes", "--to", "0"])
+            .ok();
         assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
         assert!(db.history().is_empty());
 
@@ -48,11 +49,12 @@ fn bare_down_reverts_one_stage_and_steps_count() {
     for db in TestDb::all() {
         let s = src(&db, "basic");
         db.migrate(&["--source", &s, "up"]).ok();
-        db.migrate(&["--source", &s, "down"]).ok();
+        db.migrate(&["--source", &s, "down", "--yes"]).ok();
         let h = db.history();
         assert_eq!(h.len(), 5, "{:?}", db.kind);
         assert_eq!(h.last().unwrap(), "5:expand:applied");
-        db.migrate(&["--source", &s, "down", "--steps", "2"]).ok();
+        db.migrate(&["--source", &s, "down", "--yes", "--steps", "2"])
+            .ok();
         assert_eq!(db.history().len(), 3);
     }
 }
@@ -87,13 +89,16 @@ fn revert_works_from_a_checkout_that_lacks_the_newest_files() {
         let dir = std::path::Path::new(&s);
         std::fs::remove_dir_all(dir.join("0005_rename_name")).unwrap();
         std::fs::remove_file(dir.join("0004_create_tags.sql")).unwrap();
+        std::fs::remove_file(dir.join("checkpoints.toml")).unwrap();
         let run = db.migrate(&["--source", &s, "status"]).ok();
         assert!(
             run.stdout.contains("not in the source directory"),
             "{}",
             run.stdout
         );
-        let run = db.migrate(&["--source", &s, "down", "--to", "0"]).ok();
+        let run = db
+            .migrate(&["--source", &s, "down", "--yes", "--to", "0"])
+            .ok();
         assert!(
             run.stdout.contains("reverted 6 stages"),
             "{:?}: {}",
@@ -112,7 +117,11 @@ fn drift_refuses_up_and_down_and_runs_nothing() {
         let before = (db.schema(), db.history());
         let up = std::path::Path::new(&s).join("0002_add_accounts_name.up.sql");
         std::fs::write(&up, "ALTER TABLE accounts ADD COLUMN name VARCHAR(200);\n").unwrap();
-        for args in [vec!["up"], vec!["down"], vec!["down", "--to", "0"]] {
+        for args in [
+            vec!["up"],
+            vec!["down", "--yes"],
+            vec!["down", "--yes", "--to", "0"],
+        ] {
             let mut all = vec!["--source", s.as_str()];
             all.extend(args.iter());
             let run = db.migrate(&all).code(1);
@@ -307,7 +316,7 @@ fn leading_begin_and_trailing_commit_are_ours_other_transaction_control_is_refus
     for db in TestDb::all() {
         let s = src(&db, "golang");
         db.migrate(&["--source", &s, "up"]).ok();
-        db.migrate(&["--source", &s, "down"]).ok();
+        db.migrate(&["--source", &s, "down", "--yes"]).ok();
         if db.kind != Kind::Mysql {
             let t = src(&db, "txn_control");
             let run = db.migrate(&["--source", &t, "up"]).code(1);
@@ -411,7 +420,7 @@ fn postgres_create_index_concurrently_applies_and_reverts() {
     let s = src(&db, "concurrently");
     db.migrate(&["--source", &s, "up"]).ok();
     assert!(db.schema().iter().any(|l| l.contains("big_v_idx")));
-    db.migrate(&["--source", &s, "down"]).ok();
+    db.migrate(&["--source", &s, "down", "--yes"]).ok();
     assert!(!db.schema().iter().any(|l| l.contains("big_v_idx")));
     assert_eq!(db.history(), vec!["1:main:applied"]);
 }

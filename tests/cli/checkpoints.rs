@@ -1,0 +1,266 @@
+//! Expand/contract at run time, checkpoints, `down --to`, confirmation, `--verify`.
+
+use crate::support::{TestDb, copy_dir, fixture};
+
+fn src(db: &TestDb, name: &str) -> String {
+    let to = db.dir.path().join(name);
+    if !to.exists() {
+        copy_dir(&fixture(&format!("runner/{name}")), &to);
+    }
+    to.to_str().unwrap().to_string()
+}
+
+#[test]
+fn staged_lifecycle_keeps_the_old_application_working() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
+        let original = db.schema();
+        db.execute("INSERT INTO accounts (id, email, name) VALUES (1, 'ada@example.com', 'Ada')");
+
+        // Contract before expand is refused.
+        let run = db.migrate(&["--source", &s, "contract"]).code(1);
+        assert!(
+            run.stderr.contains("cannot run before its expand stage"),
+            "{}",
+            run.stderr
+        );
+
+        db.migrate(&["--source", &s, "expand"]).ok();
+        let status = db.migrate(&["--source", &s, "status"]).ok();
+        assert!(
+            status.stdout.contains("expand: applied  contract: pending"),
+            "{}",
+            status.stdout
+        );
+        // The previous application's queries still work.
+        db.execute("INSERT INTO accounts (id, email, name) VALUES (2, 'alan@example.com', 'Alan')");
+        assert_eq!(
+            db.strings("SELECT name FROM accounts ORDER BY id"),
+            vec!["Ada", "Alan"]
+        );
+
+        db.migrate(&["--source", &s, "contract"]).ok();
+        db.migrate(&["--source", &s, "down", "--yes"]).ok(); // contract
+        db.migrate(&["--source", &s, "down", "--yes"]).ok(); // expand
+        assert_eq!(db.schema(), original, "{:?}", db.kind);
+        assert_eq!(
+            db.strings("SELECT name FROM accounts ORDER BY id"),
+            vec!["Ada", "Alan"]
+        );
+    }
+}
+
+#[test]
+fn checkpoint_round_trip_and_previous() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+        db.migrate(&[
+            "--source",
+            &s,
+            "checkpoint",
+            "create",
+            "v1",
+            "--note",
+            "before notes",
+        ])
+        .ok();
+        db.migrate(&["--source", &s, "up"]).ok();
+        assert_eq!(db.history().len(), 6);
+        let run = db
+            .migrate(&["--source", &s, "down", "--to", "v1", "--yes"])
+            .ok();
+        assert!(run.stdout.contains("reverted 4 stages"), "{}", run.stdout);
+        assert_eq!(db.history(), vec!["1:main:applied", "2:main:applied"]);
+
+        // @previous undoes exactly the last up run.
+        db.migrate(&["--source", &s, "up", "--to", "3"]).ok();
+        db.migrate(&["--source", &s, "up"]).ok();
+        db.migrate(&["--source", &s, "down", "--to", "@previous", "--yes"])
+            .ok();
+        assert_eq!(
+            db.history(),
+            vec!["1:main:applied", "2:main:applied", "3:main:applied"]
+        );
+
+        let list = db
+            .migrate(&["--source", &s, "checkpoint", "list", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(v["checkpoints"][0]["name"], "v1");
+        assert_eq!(v["checkpoints"][0]["note"], "before notes");
+        assert_eq!(v["declared"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn down_to_a_checkpoint_from_an_older_checkout() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
+        db.migrate(&["--source", &s, "checkpoint", "create", "release-1"])
+            .ok();
+        db.migrate(&["--source", &s, "up"]).ok();
+        let dir = std::path::Path::new(&s);
+        std::fs::remove_dir_all(dir.join("0005_rename_name")).unwrap();
+        std::fs::remove_file(dir.join("0004_create_tags.sql")).unwrap();
+        std::fs::remove_file(dir.join("checkpoints.toml")).unwrap();
+        db.migrate(&["--source", &s, "down", "--to", "release-1", "--yes"])
+            .ok();
+        assert_eq!(db.history(), vec!["1:main:applied"], "{:?}", db.kind);
+    }
+}
+
+#[test]
+fn declared_checkpoints_work_on_a_fresh_database() {
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    db.migrate(&["--source", &s, "up", "--to", "before-contract"])
+        .ok();
+    assert_eq!(db.history().last().unwrap(), "5:expand:applied");
+    assert_eq!(db.history().len(), 5);
+    db.migrate(&["--source", &s, "down", "--to", "accounts-ready", "--yes"])
+        .ok();
+    assert_eq!(db.history().len(), 2);
+}
+
+#[test]
+fn every_blocker_is_listed_and_nothing_runs() {
+    for db in TestDb::all() {
+        let s = src(&db, "blocked");
+        let run = db.migrate(&["--source", &s, "up"]).code(1);
+        assert!(
+            run.stderr.contains("[lossy-down]"),
+            "the checker guards the way up: {}",
+            run.stderr
+        );
+        db.migrate(&["--source", &s, "up", "--no-check", "--reason", "fixture"])
+            .ok();
+        let (schema, history) = (db.schema(), db.history());
+        let run = db
+            .migrate(&["--source", &s, "down", "--to", "0", "--yes"])
+            .code(1);
+        assert!(
+            run.stderr
+                .contains("0002_b (main) is declared irreversible: b feeds the billing export"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("0003_c (main): checker error [lossy-down]"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            (db.schema(), db.history()),
+            (schema, history),
+            "{:?}: nothing may run",
+            db.kind
+        );
+        let dry = db
+            .migrate(&["--source", &s, "down", "--to", "0", "--dry-run"])
+            .code(1);
+        assert!(
+            dry.stderr.contains("declared irreversible"),
+            "{}",
+            dry.stderr
+        );
+    }
+}
+
+#[test]
+fn down_without_terminal_needs_yes() {
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    db.migrate(&["--source", &s, "up"]).ok();
+    let history = db.history();
+    let run = db.migrate(&["--source", &s, "down", "--to", "0"]).code(1);
+    assert!(
+        run.stderr.contains("pass --yes") && run.stderr.contains("Nothing was changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.history(), history);
+}
+
+#[test]
+fn verify_reverts_a_bad_release_and_keeps_a_good_one() {
+    for db in TestDb::all() {
+        let s = src(&db, "basic");
+        db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+        let run = db
+            .migrate(&["--source", &s, "up", "--verify", "exit 3"])
+            .code(1);
+        assert!(
+            run.stderr
+                .contains("verification `exit 3` failed (exit code 3)"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("reverted 4 stage(s)"), "{}", run.stderr);
+        assert_eq!(db.history().len(), 2, "{:?}", db.kind);
+        db.migrate(&[
+            "--source",
+            &s,
+            "up",
+            "--verify",
+            "true",
+            "--checkpoint",
+            "release-2",
+        ])
+        .ok();
+        assert_eq!(db.history().len(), 6);
+        let log = db.migrate(&["--source", &s, "log"]).ok();
+        assert!(log.stdout.contains("verify   failed"), "{}", log.stdout);
+        assert!(log.stdout.contains("verify   ok"), "{}", log.stdout);
+        db.migrate(&["--source", &s, "down", "--to", "release-2", "--yes"])
+            .ok();
+    }
+}
+
+#[test]
+fn checkpoint_name_errors_are_bad_input() {
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
+    let run = db
+        .migrate(&["--source", &s, "down", "--to", "nope", "--yes"])
+        .code(2);
+    assert!(
+        run.stderr.contains("unknown checkpoint `nope`"),
+        "{}",
+        run.stderr
+    );
+    let run = db
+        .migrate(&["--source", &s, "checkpoint", "create", "bad name"])
+        .code(2);
+    assert!(run.stderr.contains("may hold only"), "{}", run.stderr);
+    let run = db
+        .migrate(&["--source", &s, "checkpoint", "create", "2024"])
+        .code(2);
+    assert!(run.stderr.contains("all digits"), "{}", run.stderr);
+    db.migrate(&["--source", &s, "checkpoint", "create", "v1"])
+        .ok();
+    let run = db
+        .migrate(&["--source", &s, "checkpoint", "create", "v1"])
+        .code(2);
+    assert!(run.stderr.contains("exists already"), "{}", run.stderr);
+    db.migrate(&["--source", &s, "checkpoint", "create", "v1", "--replace"])
+        .ok();
+    let run = db
+        .migrate(&["--source", &s, "checkpoint", "delete", "v2"])
+        .code(2);
+    assert!(
+        run.stderr.contains("unknown checkpoint `v2`"),
+        "{}",
+        run.stderr
+    );
+    db.migrate(&["--source", &s, "checkpoint", "delete", "v1"])
+        .ok();
+    let run = db
+        .migrate(&["--source", &s, "up", "--to", "@previous"])
+        .code(2);
+    assert!(run.stderr.contains("target for `down`"), "{}", run.stderr);
+}
