@@ -15,7 +15,7 @@
 //!     migrate::runner::RunOptions::default(),
 //! )
 //! .await?;
-//! let report = runner.up(None, &mut |_| {}).await?;
+//! let report = runner.up(&migrate::runner::UpRequest::default(), &mut |_| {}).await?;
 //! println!("{} stages applied", report.steps.len());
 //! # Ok(()) }
 //! ```
