@@ -23,6 +23,7 @@
 pub mod archive;
 pub mod check;
 pub mod checkpoint;
+pub mod drill;
 pub mod driver;
 pub mod error;
 pub mod history;

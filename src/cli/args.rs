@@ -136,6 +136,16 @@ pub enum Command {
         rule: String,
     },
 
+    /// Prove on a scratch database that every stage survives up, down, up, with its data.
+    #[command(
+        after_help = "Examples:\n  migrate drill                                        in memory on SQLite\n  migrate drill --database-url postgres://ci@localhost/postgres   in a new database, dropped after\n  migrate drill --from 20240101120000 --format json"
+    )]
+    Drill {
+        /// Apply the migrations before this version without drilling them.
+        #[arg(long, value_name = "VERSION")]
+        from: Option<i64>,
+    },
+
     /// Print shell completions.
     #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
     Completions {

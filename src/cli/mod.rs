@@ -177,6 +177,7 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             older_than,
             restored_only,
         }) => run::archive_purge(settings, older_than, restored_only, &mut out),
+        Command::Drill { from } => run::drill(settings, from, &mut out),
         Command::Check(args) => check::run(settings, &args, &mut out),
         Command::Explain { rule } => check::explain(&rule, &mut out),
         Command::Completions { shell } => {

@@ -721,3 +721,84 @@ pub fn archive_purge(
         print_archives(out, &purged, "no archive matched: nothing dropped")
     })
 }
+
+pub fn drill(settings: &Settings, from: Option<i64>, out: &mut Out) -> CliResult {
+    let src = source::load(&settings.source)?;
+    let options = migrate::drill::DrillOptions {
+        from,
+        table_prefix: Some(settings.table_prefix.clone()),
+    };
+    let human = out.human() && !settings.quiet;
+    let report = tokio()?.block_on(async {
+        let mut progress = |s: &migrate::drill::StageDrill, n: usize, total: usize| {
+            if !human {
+                return;
+            }
+            let st = if s.verdict.failed() {
+                BAD
+            } else if s.verdict == migrate::drill::Verdict::Ok {
+                OK
+            } else {
+                WARN
+            };
+            let mut err = anstream::stderr();
+            let _ = writeln!(
+                err,
+                "[{n}/{total}] {} ({}) {st}{}{st:#} {DIM}{} ms{DIM:#}",
+                s.migration,
+                s.stage,
+                s.verdict.name(),
+                s.duration_ms
+            );
+            for d in &s.details {
+                let _ = writeln!(err, "      {d}");
+            }
+            for u in &s.unseeded {
+                let _ = writeln!(err, "      {DIM}not seeded: {u}{DIM:#}");
+            }
+        };
+        migrate::drill::drill(
+            settings.database_url.as_deref(),
+            &src,
+            &options,
+            &mut progress,
+        )
+        .await
+    })?;
+    let failures = report.failures();
+    if !out.human() {
+        out.json(&report)?;
+    } else if !settings.quiet {
+        let width = report
+            .stages
+            .iter()
+            .map(|s| s.migration.len() + s.stage.name().len() + 3)
+            .max()
+            .unwrap_or(0);
+        writeln!(out, "{BOLD}drill on {}{BOLD:#}", report.scratch)?;
+        for s in &report.stages {
+            let st = if s.verdict.failed() {
+                BAD
+            } else if s.verdict == migrate::drill::Verdict::Ok {
+                OK
+            } else {
+                WARN
+            };
+            writeln!(
+                out,
+                "  {:<width$}  {st}{}{st:#}",
+                format!("{} ({})", s.migration, s.stage),
+                s.verdict.name()
+            )?;
+        }
+        writeln!(
+            out,
+            "{} stage(s) drilled, {failures} failed",
+            report.stages.len()
+        )?;
+    }
+    if failures > 0 {
+        return Err(Failure::failed(anyhow!("{failures} stage(s) failed the drill")).silent());
+    }
+    Ok(())
+}

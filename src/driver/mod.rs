@@ -15,11 +15,13 @@
 //! - the URL is never shown unredacted: errors carry [`crate::redact::redact_url`]'s form.
 
 mod archive;
+mod introspect;
 mod mysql;
 mod postgres;
 mod sqlite;
 
 pub use archive::ArchiveRecord;
+pub use introspect::{ColumnInfo, TableInfo};
 
 use std::time::{Duration, Instant};
 
@@ -350,7 +352,7 @@ impl Driver {
         }
     }
 
-    async fn exec_internal(&mut self, sql: &str, doing: &str) -> Result<(), Error> {
+    pub(crate) async fn exec_internal(&mut self, sql: &str, doing: &str) -> Result<(), Error> {
         match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
             .execute(&mut self.conn)
             .await

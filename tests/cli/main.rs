@@ -3,6 +3,7 @@
 mod archive;
 mod check;
 mod checkpoints;
+mod drill;
 mod new;
 mod runner;
 mod source;

@@ -1,0 +1,581 @@
+//! Drills: proof on a scratch database that every stage survives up, down,
+//! up, with its data.
+//!
+//! For each stage: seed every table, apply the up, seed again (new tables
+//! and columns get data the application would have written), take the
+//! schema and a fingerprint of every table, apply the down, compare what
+//! existed before (schema and data), re-apply the up and compare the data
+//! written after the first up. Column order is never a difference.
+//!
+//! Invariants: a drill never touches an existing database's data: SQLite
+//! drills run in memory, server drills in a new database that is dropped at
+//! the end, whatever happened.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::driver::{Backend, ConnectOptions, Driver, TableInfo};
+use crate::error::Error;
+use crate::plan::StageFilter;
+use crate::redact::redact_url;
+use crate::runner::{DownRequest, DownSpec, RunOptions, Runner, Target, UpRequest};
+use crate::source::{Source, StageKind};
+
+/// What a drill found for one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Up, down and up again, nothing lost.
+    Ok,
+    /// The up failed: the drill stops there.
+    UpFailed,
+    /// The down failed.
+    DownFailed,
+    /// After the down, the schema is not what it was.
+    SchemaDiffers,
+    /// Data was lost or changed by the down (or not brought back by the up).
+    DataLost,
+    /// Declared irreversible or without a down: skipped, the drill goes on from the applied state.
+    NotReversible,
+}
+
+impl Verdict {
+    /// As printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::UpFailed => "up failed",
+            Verdict::DownFailed => "down failed",
+            Verdict::SchemaDiffers => "schema differs",
+            Verdict::DataLost => "data lost",
+            Verdict::NotReversible => "not reversible",
+        }
+    }
+
+    /// Whether this verdict fails the drill.
+    pub fn failed(self) -> bool {
+        !matches!(self, Verdict::Ok | Verdict::NotReversible)
+    }
+}
+
+/// One stage's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageDrill {
+    /// Version.
+    pub version: i64,
+    /// `0003_add_x`.
+    pub migration: String,
+    /// Stage.
+    pub stage: StageKind,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Every difference or error.
+    pub details: Vec<String>,
+    /// Tables that could not be seeded, and why.
+    pub unseeded: Vec<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// A whole drill.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    /// Where it ran (redacted).
+    pub scratch: String,
+    /// Per stage, in order.
+    pub stages: Vec<StageDrill>,
+}
+
+impl DrillReport {
+    /// Stages with a failing verdict.
+    pub fn failures(&self) -> usize {
+        self.stages.iter().filter(|s| s.verdict.failed()).count()
+    }
+}
+
+/// Drill settings.
+#[derive(Debug, Clone, Default)]
+pub struct DrillOptions {
+    /// Apply the migrations before this version without drilling them.
+    pub from: Option<i64>,
+    /// History table prefix.
+    pub table_prefix: Option<String>,
+}
+
+/// Drills `source`. `url` names a server (a scratch database is created on
+/// it and dropped) or SQLite (the drill runs in memory); `None` is SQLite.
+/// `on` is called after each stage with its result, its number and the total.
+pub async fn drill(
+    url: Option<&str>,
+    source: &Source,
+    options: &DrillOptions,
+    on: &mut (dyn FnMut(&StageDrill, usize, usize) + Send),
+) -> Result<DrillReport, Error> {
+    let connect = ConnectOptions {
+        table_prefix: options
+            .table_prefix
+            .clone()
+            .unwrap_or_else(|| ConnectOptions::default().table_prefix),
+        ..ConnectOptions::default()
+    };
+    let backend = url
+        .map(Backend::from_url)
+        .transpose()?
+        .unwrap_or(Backend::Sqlite);
+    if backend == Backend::Sqlite {
+        return run(":memory:", "sqlite::memory:", source, options, &connect, on).await;
+    }
+    let url = url.expect("a server backend comes from a URL");
+    let mut admin = Driver::connect(url, &connect).await?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("migrate_drill_{}_{nanos}", std::process::id());
+    let scratch = admin.create_scratch_database(&name).await?;
+    tracing::info!(database = %name, "scratch database created");
+    let result = run(&name, &scratch, source, options, &connect, on).await;
+    // Dropped whatever happened; a failure to drop is reported, not hidden.
+    let dropped = admin.drop_scratch_database(&name).await;
+    admin.close().await;
+    let report = result?;
+    dropped?;
+    Ok(report)
+}
+
+async fn run(
+    label: &str,
+    url: &str,
+    source: &Source,
+    options: &DrillOptions,
+    connect: &ConnectOptions,
+    on: &mut (dyn FnMut(&StageDrill, usize, usize) + Send),
+) -> Result<DrillReport, Error> {
+    let mut runner = Runner::connect(url, source.clone(), connect, RunOptions::default()).await?;
+    let scratch = if url == "sqlite::memory:" {
+        "sqlite::memory:".to_string()
+    } else {
+        format!("{} ({label})", redact_url(url))
+    };
+    let result = stages(&mut runner, source, options, on).await;
+    runner.close().await;
+    Ok(DrillReport {
+        scratch,
+        stages: result?,
+    })
+}
+
+fn up_request(version: i64, stage: StageKind) -> UpRequest {
+    UpRequest {
+        to: Some(Target::Version(version)),
+        stages: match stage {
+            StageKind::Contract => StageFilter::Contract,
+            _ => StageFilter::Expand,
+        },
+        checkpoint: None,
+        no_check: Some("drill".into()),
+    }
+}
+
+type Data = BTreeMap<String, (i64, BTreeMap<String, String>)>;
+
+async fn snapshot(driver: &mut Driver) -> Result<(Vec<String>, Data), Error> {
+    let schema = driver.schema_lines().await?;
+    let mut data = Data::new();
+    for t in driver.app_tables().await? {
+        let info = driver.table_info(&t).await?;
+        let (count, cols) = driver.fingerprint(&info).await?;
+        data.insert(t, (count, cols.into_iter().collect()));
+    }
+    Ok((schema, data))
+}
+
+/// Differences of `after` from `before`, over what exists in both.
+fn data_diffs(before: &Data, after: &Data, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (t, (count, cols)) in before {
+        let Some((after_count, after_cols)) = after.get(t) else {
+            continue;
+        };
+        if after_count < count {
+            out.push(format!(
+                "{t}: {} of {count} rows lost {what}",
+                count - after_count
+            ));
+        }
+        for (c, v) in cols {
+            if let Some(av) = after_cols.get(c)
+                && av != v
+                && after_count == count
+            {
+                out.push(format!("{t}.{c}: values lost or changed {what}"));
+            }
+        }
+    }
+    out
+}
+
+async fn stages(
+    runner: &mut Runner,
+    source: &Source,
+    options: &DrillOptions,
+    on: &mut (dyn FnMut(&StageDrill, usize, usize) + Send),
+) -> Result<Vec<StageDrill>, Error> {
+    if let Some(from) = options.from
+        && source.migrations.iter().any(|m| m.version < from)
+    {
+        let before = source
+            .migrations
+            .iter()
+            .filter(|m| m.version < from)
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        runner
+            .up(
+                &UpRequest {
+                    to: Some(Target::Version(before)),
+                    no_check: Some("drill".into()),
+                    ..UpRequest::default()
+                },
+                &mut |_| {},
+            )
+            .await?;
+    }
+    let todo: Vec<(&crate::source::Migration, &crate::source::Stage)> = source
+        .migrations
+        .iter()
+        .filter(|m| options.from.is_none_or(|f| m.version >= f))
+        .flat_map(|m| m.stages.iter().map(move |s| (m, s)))
+        .collect();
+    let total = todo.len();
+    let mut counter = 1000i64;
+    let mut out = Vec::new();
+    for (i, (m, stage)) in todo.into_iter().enumerate() {
+        let started = Instant::now();
+        let mut result = StageDrill {
+            version: m.version,
+            migration: m.label(),
+            stage: stage.kind,
+            verdict: Verdict::Ok,
+            details: vec![],
+            unseeded: vec![],
+            duration_ms: 0,
+        };
+        let stop = drill_stage(runner, m.version, stage, &mut counter, &mut result).await?;
+        result.duration_ms = started.elapsed().as_millis() as u64;
+        on(&result, i + 1, total);
+        out.push(result);
+        if stop {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Drills one stage; returns true when the drill cannot go on.
+async fn drill_stage(
+    runner: &mut Runner,
+    version: i64,
+    stage: &crate::source::Stage,
+    counter: &mut i64,
+    r: &mut StageDrill,
+) -> Result<bool, Error> {
+    let mut unseeded = seed(runner.driver(), counter).await?;
+    let (schema0, data0) = snapshot(runner.driver()).await?;
+    if let Err(e) = runner
+        .up(&up_request(version, stage.kind), &mut |_| {})
+        .await
+    {
+        r.verdict = Verdict::UpFailed;
+        r.details.push(e.to_string());
+        return Ok(true);
+    }
+    let reversible = stage
+        .down
+        .as_ref()
+        .is_some_and(|d| d.irreversible_reason().is_none());
+    if !reversible {
+        r.verdict = Verdict::NotReversible;
+        r.details.push(
+            match stage.down.as_ref().and_then(|d| d.irreversible_reason()) {
+                Some(reason) => format!("declared irreversible: {reason}"),
+                None => "no down".into(),
+            },
+        );
+        return Ok(false);
+    }
+    unseeded.extend(seed(runner.driver(), counter).await?);
+    unseeded.sort();
+    unseeded.dedup();
+    r.unseeded = unseeded;
+    let (_, data1) = snapshot(runner.driver()).await?;
+    let down = DownRequest {
+        target: DownSpec::Steps(1),
+        force: Some("drill".into()),
+    };
+    if let Err(e) = runner.down(&down, &mut |_| {}).await {
+        r.verdict = Verdict::DownFailed;
+        r.details.push(e.to_string());
+        // Go on only if the stage is still cleanly applied.
+        let history = runner.history().await?;
+        let clean = history
+            .iter()
+            .all(|h| h.state == crate::history::RowState::Applied);
+        return Ok(!clean);
+    }
+    let (schema2, data2) = snapshot(runner.driver()).await?;
+    let before: BTreeSet<&String> = schema0.iter().collect();
+    let after: BTreeSet<&String> = schema2.iter().collect();
+    for missing in before.difference(&after) {
+        r.details.push(format!("missing after the down: {missing}"));
+    }
+    for extra in after.difference(&before) {
+        r.details.push(format!("left over after the down: {extra}"));
+    }
+    let accepted = |rule: &str| -> Option<String> {
+        stage
+            .down
+            .as_ref()?
+            .directives
+            .iter()
+            .find_map(|d| match &d.kind {
+                crate::source::DirectiveKind::Allow { rules, reason }
+                    if rules.iter().any(|r| r == rule) && !reason.trim().is_empty() =>
+                {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+    };
+    if !r.details.is_empty() {
+        match accepted("down-not-inverse") {
+            // The author accepted this difference, with a reason: report it, do not fail.
+            Some(reason) => r.details.insert(
+                0,
+                format!("accepted by `-- migrate:allow down-not-inverse: {reason}`"),
+            ),
+            None => r.verdict = Verdict::SchemaDiffers,
+        }
+    }
+    let _ = data0;
+    let mut lost = data_diffs(&data1, &data2, "by the down");
+    if let Err(e) = runner
+        .up(&up_request(version, stage.kind), &mut |_| {})
+        .await
+    {
+        // A down that left something behind usually makes the up fail again:
+        // the first finding is the verdict, this one a detail.
+        if r.verdict == Verdict::Ok {
+            r.verdict = Verdict::UpFailed;
+        }
+        r.details.push(format!(
+            "re-applying the up failed, so the drill stops here: {e}"
+        ));
+        return Ok(true);
+    }
+    let (_, data3) = snapshot(runner.driver()).await?;
+    lost.extend(data_diffs(&data1, &data3, "after down and up again"));
+    lost.sort();
+    lost.dedup();
+    if !lost.is_empty() && r.verdict == Verdict::Ok {
+        match accepted("lossy-down") {
+            Some(reason) => lost.insert(
+                0,
+                format!("accepted by `-- migrate:allow lossy-down: {reason}`"),
+            ),
+            None => r.verdict = Verdict::DataLost,
+        }
+    }
+    r.details.extend(lost);
+    Ok(false)
+}
+
+/// Inserts two rows into every table that can take them, parents first.
+/// Returns the tables it could not seed, with the reason.
+async fn seed(driver: &mut Driver, counter: &mut i64) -> Result<Vec<String>, Error> {
+    let mut infos = Vec::new();
+    for t in driver.app_tables().await? {
+        infos.push(driver.table_info(&t).await?);
+    }
+    let mut unseeded = Vec::new();
+    for info in dependency_order(infos) {
+        'rows: for row in 0..2 {
+            let mut cols = Vec::new();
+            let mut vals = Vec::new();
+            for c in info.columns.iter().filter(|c| !c.generated) {
+                *counter += 1;
+                let fk = info.foreign_keys.iter().find(|(col, _, _)| col == &c.name);
+                let value = match fk {
+                    Some((_, parent, pcol)) if parent != &info.name && !pcol.is_empty() => driver
+                        .any_value(parent, pcol, row)
+                        .await?
+                        .map(|v| format!("'{}'", v.replace('\'', "''"))),
+                    Some(_) => None,
+                    None => literal(driver.backend(), &c.data_type, c.max_len, *counter),
+                };
+                match value {
+                    Some(v) => {
+                        cols.push(c.name.clone());
+                        vals.push(v);
+                    }
+                    None if c.nullable => {}
+                    None => {
+                        let why = match fk {
+                            Some((_, parent, _)) => {
+                                format!("{}.{} needs a row in {parent}", info.name, c.name)
+                            }
+                            None => format!(
+                                "{}.{}: no generated value for type {}",
+                                info.name, c.name, c.data_type
+                            ),
+                        };
+                        unseeded.push(why);
+                        break 'rows;
+                    }
+                }
+            }
+            if cols.is_empty() {
+                break;
+            }
+            let overriding = if driver.backend() == Backend::Postgres {
+                " OVERRIDING SYSTEM VALUE"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "INSERT INTO {} ({}){overriding} VALUES ({})",
+                driver.quote(&info.name),
+                cols.iter()
+                    .map(|c| driver.quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                vals.join(", ")
+            );
+            if let Err(e) = driver.execute(&sql).await {
+                unseeded.push(format!("{}: {}", info.name, e.message));
+                break;
+            }
+        }
+    }
+    Ok(unseeded)
+}
+
+/// Parents before children; tables in cycles last.
+fn dependency_order(mut infos: Vec<TableInfo>) -> Vec<TableInfo> {
+    let mut out: Vec<TableInfo> = Vec::new();
+    while !infos.is_empty() {
+        let ready = infos.iter().position(|t| {
+            t.foreign_keys.iter().all(|(_, parent, _)| {
+                parent == &t.name
+                    || out.iter().any(|o| &o.name == parent)
+                    || !infos.iter().any(|i| &i.name == parent)
+            })
+        });
+        match ready {
+            Some(i) => out.push(infos.remove(i)),
+            None => out.push(infos.remove(0)),
+        }
+    }
+    out
+}
+
+/// A literal of the column's type, distinct for each `n`, or `None` when the
+/// drill cannot make one.
+fn literal(backend: Backend, ty: &str, max_len: i64, n: i64) -> Option<String> {
+    let t = ty.to_ascii_lowercase();
+    if t.contains("interval")
+        || t.contains("point")
+        || t.starts_with("enum")
+        || t.starts_with("set")
+        || t.contains("[]")
+        || t == "array"
+    {
+        return None;
+    }
+    if t.contains("bool") {
+        return Some(if n % 2 == 0 { "TRUE" } else { "FALSE" }.into());
+    }
+    if t.contains("int") {
+        let v = if t.starts_with("tinyint") {
+            n % 100
+        } else if t.starts_with("smallint") {
+            n % 30000
+        } else {
+            n
+        };
+        return Some(v.to_string());
+    }
+    if t.contains("timestamp") || t.contains("datetime") {
+        return Some(format!(
+            "'2024-01-{:02} {:02}:{:02}:{:02}'",
+            1 + n % 28,
+            n % 24,
+            n % 60,
+            (n / 60) % 60
+        ));
+    }
+    if t.starts_with("date") {
+        return Some(format!("'2024-01-{:02}'", 1 + n % 28));
+    }
+    if t.starts_with("time") {
+        return Some(format!("'{:02}:{:02}:00'", n % 24, n % 60));
+    }
+    if t.contains("json") {
+        return Some(format!("'{{\"drill\": {n}}}'"));
+    }
+    if t == "uuid" {
+        return Some(format!("'00000000-0000-4000-8000-{n:012}'"));
+    }
+    if t == "bytea" {
+        return Some(format!("'\\x{n:08x}'"));
+    }
+    if t.contains("blob") || t.contains("binary") {
+        return Some(format!("X'{n:08X}'"));
+    }
+    if t.contains("char")
+        || t.contains("text")
+        || t.contains("clob")
+        || t.is_empty()
+        || t == "string"
+    {
+        let mut s = format!("d{n}");
+        if max_len > 0 && s.len() as i64 > max_len {
+            s = s[s.len() - max_len as usize..].to_string();
+        }
+        return Some(format!("'{s}'"));
+    }
+    if t.contains("numeric")
+        || t.contains("decimal")
+        || t.contains("real")
+        || t.contains("double")
+        || t.contains("float")
+    {
+        return Some(format!("{}.25", n % 10000));
+    }
+    let _ = backend;
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            literal(Backend::Postgres, "integer", 0, 5).as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            literal(Backend::Postgres, "character varying", 3, 1234).as_deref(),
+            Some("'234'")
+        );
+        assert_eq!(literal(Backend::Postgres, "point", 0, 1), None);
+        assert_eq!(literal(Backend::Postgres, "interval", 0, 1), None);
+        assert!(literal(Backend::Mysql, "timestamp", 0, 1).is_some());
+        assert_eq!(literal(Backend::Sqlite, "", 0, 7).as_deref(), Some("'d7'"));
+    }
+}

@@ -1,0 +1,119 @@
+//! `migrate drill`: verdicts on every backend, and the scratch database is
+//! always dropped.
+
+use crate::support::{Kind, TestDb, fixture, migrate_in, root};
+
+/// The drill's server URL for a backend (the server, not a test database).
+fn server(kind: Kind) -> Option<String> {
+    match kind {
+        Kind::Sqlite => None,
+        Kind::Postgres => std::env::var("MIGRATE_TEST_POSTGRES_URL").ok(),
+        Kind::Mysql => std::env::var("MIGRATE_TEST_MYSQL_URL").ok(),
+    }
+}
+
+fn kinds() -> Vec<Kind> {
+    let mut k = vec![Kind::Sqlite];
+    for (kind, var) in [
+        (Kind::Postgres, "MIGRATE_TEST_POSTGRES_URL"),
+        (Kind::Mysql, "MIGRATE_TEST_MYSQL_URL"),
+    ] {
+        if std::env::var(var).is_ok() {
+            k.push(kind);
+        } else {
+            eprintln!("skipped {kind:?}: {var} is not set");
+        }
+    }
+    k
+}
+
+fn drill(kind: Kind, source: &std::path::Path) -> (crate::support::Run, serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--source".to_string(),
+        source.display().to_string(),
+        "drill".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    if let Some(url) = server(kind) {
+        args.extend(["--database-url".into(), url]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = migrate_in(tmp.path(), &args);
+    let v = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{kind:?}: {}", run.all()));
+    (run, v)
+}
+
+#[test]
+fn example_history_drills_clean_everywhere() {
+    for kind in kinds() {
+        let dialect = match kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::Mysql => "mysql",
+        };
+        let (run, v) = drill(kind, &root().join("migrations-example").join(dialect));
+        assert_eq!(run.code, 0, "{kind:?}: {}", run.stdout);
+        let stages = v["stages"].as_array().unwrap();
+        assert_eq!(stages.len(), 10);
+        assert!(
+            stages.iter().all(|s| s["verdict"] == "ok"),
+            "{kind:?}: {}",
+            run.stdout
+        );
+        // Every table was seeded.
+        assert!(
+            stages
+                .iter()
+                .all(|s| s["unseeded"].as_array().unwrap().is_empty()),
+            "{kind:?}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn broken_downs_get_the_right_verdict() {
+    for kind in kinds() {
+        for (case, verdict) in [
+            ("down_fails", "down-failed"),
+            ("forgets_index", "schema-differs"),
+            ("retyped_column", "schema-differs"),
+            ("drops_without_archive", "data-lost"),
+        ] {
+            let (run, v) = drill(kind, &fixture(&format!("drill/{case}")));
+            assert_eq!(run.code, 1, "{kind:?} {case}: {}", run.all());
+            assert_eq!(v["stages"][0]["verdict"], "ok", "{kind:?} {case}");
+            assert_eq!(
+                v["stages"][1]["verdict"], verdict,
+                "{kind:?} {case}: {}",
+                run.stdout
+            );
+            if case == "drops_without_archive" {
+                let details = v["stages"][1]["details"].to_string();
+                assert!(details.contains("t.note"), "{kind:?}: {details}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_scratch_database_is_gone_after_a_failed_drill() {
+    for kind in kinds().into_iter().filter(|k| *k != Kind::Sqlite) {
+        let (_, v) = drill(kind, &fixture("drill/down_fails"));
+        let scratch = v["scratch"].as_str().unwrap();
+        let name = scratch.rsplit('(').next().unwrap().trim_end_matches(')');
+        assert!(name.starts_with("migrate_drill_"), "{scratch}");
+        let db = TestDb::server(kind).unwrap();
+        let sql = match kind {
+            Kind::Postgres => {
+                format!("SELECT datname::text FROM pg_database WHERE datname = '{name}'")
+            }
+            _ => format!(
+                "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata WHERE schema_name = '{name}'"
+            ),
+        };
+        assert!(db.strings(&sql).is_empty(), "{kind:?}: {name} still exists");
+    }
+}
