@@ -27,6 +27,7 @@ pub mod drill;
 pub mod driver;
 pub mod error;
 pub mod history;
+pub mod migrator;
 pub mod plan;
 pub mod redact;
 pub mod runner;
@@ -34,4 +35,5 @@ pub mod source;
 pub mod sql;
 
 pub use error::Error;
+pub use migrator::{Migrator, StartupPolicy, UnknownApplied};
 pub use runner::Runner;

@@ -4,6 +4,7 @@ mod archive;
 mod check;
 mod checkpoints;
 mod drill;
+mod embed;
 mod new;
 mod runner;
 mod source;

@@ -1,0 +1,224 @@
+//! Migrating at application start-up.
+//!
+//! ```no_run
+//! # async fn start() -> Result<(), migrate::Error> {
+//! let report = migrate::Migrator::from_dir("migrations")?
+//!     .run("sqlite://app.db")
+//!     .await?;
+//! tracing::info!(applied = report.applied.len(), "database ready");
+//! # Ok(()) }
+//! ```
+//!
+//! Invariants: the library prints nothing (it emits `tracing` events); by
+//! default start-up applies simple migrations and expand stages only, never
+//! contracts and never downs; many replicas starting at once apply each
+//! stage exactly once (the runner lock), and a failed start releases the
+//! lock so the next start proceeds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::driver::{ConnectOptions, Driver};
+use crate::error::{Error, StepReport};
+use crate::history::verify;
+use crate::plan::{StageFilter, UpScope, plan_up};
+use crate::runner::{RunOptions, Runner, UpRequest};
+use crate::source::{self, Source, StageKind};
+
+/// What start-up may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartupPolicy {
+    /// Apply simple migrations and expand stages; leave contracts to the
+    /// deploy job that runs once the old application is gone. The default:
+    /// during a rolling deploy, old instances keep working.
+    #[default]
+    ExpandOnly,
+    /// Apply everything pending, contracts included (development, or an
+    /// application that is never run in two versions at once).
+    All,
+    /// Apply nothing: fail start-up if anything is pending (for teams that
+    /// migrate in a deploy job).
+    CheckOnly,
+}
+
+/// What to do when the database has stages this build does not know (a
+/// newer release ran, then the application was rolled back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownApplied {
+    /// Start, with a warning event: expand/contract keeps old versions working.
+    #[default]
+    Warn,
+    /// Refuse to start.
+    Error,
+}
+
+/// A stage waiting to be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingStage {
+    /// Version.
+    pub version: i64,
+    /// `0003_add_x`.
+    pub migration: String,
+    /// Stage.
+    pub stage: StageKind,
+}
+
+/// What a start-up did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StartupReport {
+    /// Stages applied, in order, with durations and archives.
+    pub applied: Vec<StepReport>,
+    /// Contract stages left pending by the policy.
+    pub contracts_left: Vec<PendingStage>,
+    /// Applied stages this build does not know.
+    pub unknown_applied: Vec<(i64, StageKind)>,
+}
+
+/// Migrates a database at start-up.
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    source: Source,
+    policy: StartupPolicy,
+    unknown: UnknownApplied,
+    connect: ConnectOptions,
+    run: RunOptions,
+}
+
+impl Migrator {
+    /// Loads the migrations of `dir` at run time, with the same loader as
+    /// the command line.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrator, Error> {
+        Ok(Migrator::new(source::load(dir.as_ref())?))
+    }
+
+    /// A migrator over already loaded migrations.
+    pub fn new(source: Source) -> Migrator {
+        Migrator {
+            source,
+            policy: StartupPolicy::default(),
+            unknown: UnknownApplied::default(),
+            connect: ConnectOptions::default(),
+            run: RunOptions::default(),
+        }
+    }
+
+    /// Sets the start-up policy.
+    pub fn policy(mut self, policy: StartupPolicy) -> Migrator {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets what happens when the database has stages this build does not know.
+    pub fn unknown_applied(mut self, unknown: UnknownApplied) -> Migrator {
+        self.unknown = unknown;
+        self
+    }
+
+    /// How long to wait for another instance's migration (default 60 s).
+    pub fn lock_wait(mut self, wait: Duration) -> Migrator {
+        self.run.lock_wait = wait;
+        self
+    }
+
+    /// The history tables' prefix (default `_migrate_`).
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Migrator {
+        self.connect.table_prefix = prefix.into();
+        self
+    }
+
+    /// The migrations.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    fn filter(&self) -> StageFilter {
+        match self.policy {
+            StartupPolicy::All => StageFilter::All,
+            _ => StageFilter::Expand,
+        }
+    }
+
+    /// What is pending (under the policy; contracts are listed under
+    /// `ExpandOnly` too), without taking the lock: one query.
+    pub async fn pending(&self, url: &str) -> Result<Vec<PendingStage>, Error> {
+        let mut driver = Driver::connect(url, &self.connect).await?;
+        let history = driver.read_history_summary().await;
+        driver.close().await;
+        let history = history?.unwrap_or_default();
+        let v = verify(&self.source, &history);
+        let steps = plan_up(&self.source, &history, &v, &UpScope::default())
+            .map_err(|blockers| Error::Refused { blockers })?;
+        Ok(steps
+            .into_iter()
+            .map(|s| PendingStage {
+                version: s.version,
+                migration: format!("{}_{}", s.version_text, s.name),
+                stage: s.stage,
+            })
+            .collect())
+    }
+
+    /// Brings the database up to date under the policy.
+    pub async fn run(&self, url: &str) -> Result<StartupReport, Error> {
+        let pending = self.pending(url).await?;
+        let (contracts, now): (Vec<PendingStage>, Vec<PendingStage>) = pending
+            .into_iter()
+            .partition(|p| p.stage == StageKind::Contract);
+        let contracts_left = if self.policy == StartupPolicy::All {
+            vec![]
+        } else {
+            contracts
+        };
+        if self.policy == StartupPolicy::CheckOnly
+            && (!now.is_empty() || !contracts_left.is_empty())
+        {
+            return Err(Error::BadInput(format!(
+                "start-up is check-only and {} stage(s) are pending: {}. Run `migrate up` in the deploy job first",
+                now.len() + contracts_left.len(),
+                now.iter()
+                    .chain(&contracts_left)
+                    .map(|p| format!("{} ({})", p.migration, p.stage))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut runner =
+            Runner::connect(url, self.source.clone(), &self.connect, self.run.clone()).await?;
+        let result = async {
+            let history = runner.history().await?;
+            let unknown = verify(&self.source, &history).unknown;
+            if !unknown.is_empty() {
+                let list: Vec<String> = unknown.iter().map(|(v, s)| format!("{v} ({s})")).collect();
+                match self.unknown {
+                    UnknownApplied::Warn => tracing::warn!(stages = %list.join(", "), "the database has stages this build does not know (a newer release was rolled back?); starting anyway"),
+                    UnknownApplied::Error => {
+                        return Err(Error::BadInput(format!("the database has stages this build does not know: {}", list.join(", "))));
+                    }
+                }
+            }
+            let mut report = StartupReport { contracts_left, unknown_applied: unknown, ..StartupReport::default() };
+            if self.policy == StartupPolicy::CheckOnly {
+                return Ok(report);
+            }
+            let req = UpRequest { stages: self.filter(), ..UpRequest::default() };
+            let run = runner
+                .up(&req, &mut |p| {
+                    if let crate::runner::Progress::Done(d) = p {
+                        tracing::info!(migration = %d.migration, stage = %d.stage, ms = d.duration_ms, "applied at start-up");
+                    }
+                })
+                .await?;
+            report.applied = run.steps;
+            if !report.contracts_left.is_empty() {
+                tracing::info!(count = report.contracts_left.len(), "contract stages left for the deploy job (`migrate contract`)");
+            }
+            Ok(report)
+        }
+        .await;
+        runner.close().await;
+        result
+    }
+}

@@ -1,0 +1,205 @@
+//! The embedding API: many instances starting at once, the start-up policy,
+//! and a failed start that must not wedge the next one.
+
+use std::sync::Arc;
+
+use migrate::{Migrator, StartupPolicy, UnknownApplied};
+
+use crate::support::{Kind, TestDb, copy_dir, fixture, root};
+
+fn example_binary() -> std::path::PathBuf {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_migrate"));
+    let path = bin.parent().unwrap().join("examples").join("startup");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds examples",
+        path.display()
+    );
+    path
+}
+
+fn example_dir(kind: Kind) -> std::path::PathBuf {
+    root().join("migrations-example").join(match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+        Kind::Mysql => "mysql",
+    })
+}
+
+#[test]
+fn ten_tasks_and_eight_processes_start_at_once() {
+    for db in TestDb::all() {
+        // Ten tasks in one process.
+        let migrator = Arc::new(Migrator::from_dir(example_dir(db.kind)).unwrap());
+        let url = db.url.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let applied: usize = rt.block_on(async {
+            let tasks: Vec<_> = (0..10)
+                .map(|_| {
+                    let m = migrator.clone();
+                    let url = url.clone();
+                    tokio::spawn(async move { m.run(&url).await })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("{:?}: {e}", db.kind))
+                    .applied
+                    .len();
+            }
+            total
+        });
+        assert_eq!(
+            applied, 9,
+            "{:?}: every stage but the contract, exactly once",
+            db.kind
+        );
+        assert_eq!(db.history().len(), 9);
+
+        // Eight processes of the example application, on a fresh database.
+        let fresh = match db.kind {
+            Kind::Sqlite => TestDb::sqlite(),
+            k => TestDb::server(k).unwrap(),
+        };
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                std::process::Command::new(example_binary())
+                    .args([fresh.url.as_str(), example_dir(db.kind).to_str().unwrap()])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut applied_now = 0;
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{:?}: {}",
+                db.kind,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let n: usize = stdout
+                .split(", ")
+                .nth(1)
+                .and_then(|p| p.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            applied_now += n;
+        }
+        assert_eq!(
+            applied_now, 9,
+            "{:?}: each stage applied by exactly one process",
+            db.kind
+        );
+        assert_eq!(fresh.history().len(), 9);
+    }
+}
+
+#[test]
+fn a_failed_start_releases_the_lock() {
+    for db in TestDb::all() {
+        let dir = db.dir.path().join("m");
+        copy_dir(&fixture("runner/failing"), &dir);
+        let rt = crate::support::rt();
+        let m = Migrator::from_dir(&dir)
+            .unwrap()
+            .lock_wait(std::time::Duration::from_secs(5));
+        let err = rt.block_on(m.run(&db.url)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("0002_second (main) failed"), "{text}");
+        assert!(
+            text.contains("completed before the failure: 0001_first (main)"),
+            "{text}"
+        );
+        if db.kind == Kind::Mysql {
+            // MySQL keeps the failed row: the next start must say so, not hang.
+            db.execute("DROP TABLE second");
+            db.migrate(&[
+                "--source",
+                dir.to_str().unwrap(),
+                "resolve",
+                "2",
+                "--as",
+                "reverted",
+                "--reason",
+                "test",
+            ])
+            .ok();
+        }
+        std::fs::write(
+            dir.join("0002_second.up.sql"),
+            "CREATE TABLE second (id INTEGER PRIMARY KEY);\n",
+        )
+        .unwrap();
+        let m = Migrator::from_dir(&dir)
+            .unwrap()
+            .lock_wait(std::time::Duration::from_secs(5));
+        let report = rt
+            .block_on(m.run(&db.url))
+            .unwrap_or_else(|e| panic!("{:?}: the next start must proceed: {e}", db.kind));
+        assert_eq!(report.applied.len(), 1);
+    }
+}
+
+#[test]
+fn check_only_and_unknown_versions() {
+    let db = TestDb::sqlite();
+    let rt = crate::support::rt();
+    let m = Migrator::from_dir(example_dir(Kind::Sqlite))
+        .unwrap()
+        .policy(StartupPolicy::CheckOnly);
+    let err = rt.block_on(m.run(&db.url)).unwrap_err().to_string();
+    assert!(
+        err.contains("check-only") && err.contains("0001_create_users (main)"),
+        "{err}"
+    );
+    assert!(
+        db.migrate(&[
+            "--source",
+            example_dir(Kind::Sqlite).to_str().unwrap(),
+            "up"
+        ])
+        .code
+            == 0
+    );
+    rt.block_on(m.run(&db.url)).unwrap();
+
+    // An older build that lacks the newest migration.
+    let old = db.dir.path().join("old");
+    copy_dir(&example_dir(Kind::Sqlite), &old);
+    std::fs::remove_file(old.join("0009_add_orders_currency.up.sql")).unwrap();
+    std::fs::remove_file(old.join("0009_add_orders_currency.down.sql")).unwrap();
+    let report = rt
+        .block_on(Migrator::from_dir(&old).unwrap().run(&db.url))
+        .unwrap();
+    assert_eq!(report.unknown_applied.len(), 1);
+    let err = rt
+        .block_on(
+            Migrator::from_dir(&old)
+                .unwrap()
+                .unknown_applied(UnknownApplied::Error)
+                .run(&db.url),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not know: 9 (main)"), "{err}");
+    // pending() takes no lock and reports the contract the policy leaves.
+    let pending = rt
+        .block_on(
+            Migrator::from_dir(example_dir(Kind::Sqlite))
+                .unwrap()
+                .pending(&db.url),
+        )
+        .unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+}
