@@ -1192,21 +1192,8 @@ impl Runner {
                             self.driver.rollback().await;
                             self.reload_archives().await?;
                             if db.lock_timeout && attempts < retries {
-                                let delay = backoff(attempts);
-                                on(Progress::Retry {
-                                    step,
-                                    attempt: attempts,
-                                    delay,
-                                });
-                                self.event(
-                                    action,
-                                    Some(step),
-                                    "retry",
-                                    Some(format!("statement {}: {}", i + 1, db.message)),
-                                    None,
-                                )
-                                .await?;
-                                tokio::time::sleep(delay).await;
+                                self.retry_pause(step, action, i + 1, &db, attempts, on)
+                                    .await?;
                                 attempts += 1;
                                 continue 'attempt;
                             }
@@ -1294,21 +1281,8 @@ impl Runner {
                             break;
                         }
                         Err(db) if db.lock_timeout && attempts < retries => {
-                            let delay = backoff(attempts);
-                            on(Progress::Retry {
-                                step,
-                                attempt: attempts,
-                                delay,
-                            });
-                            self.event(
-                                action,
-                                Some(step),
-                                "retry",
-                                Some(format!("statement {}: {}", i + 1, db.message)),
-                                None,
-                            )
-                            .await?;
-                            tokio::time::sleep(delay).await;
+                            self.retry_pause(step, action, i + 1, &db, attempts, on)
+                                .await?;
                             attempts += 1;
                         }
                         Err(db) => {
@@ -1412,6 +1386,29 @@ impl Runner {
             archived,
             restored,
         })
+    }
+
+    /// After a lock timeout: tell, log, and wait before the next attempt.
+    async fn retry_pause(
+        &mut self,
+        step: &Step,
+        action: &str,
+        statement: usize,
+        db: &DbError,
+        attempt: u32,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<(), Error> {
+        let delay = backoff(attempt);
+        on(Progress::Retry {
+            step,
+            attempt,
+            delay,
+        });
+        let detail = format!("statement {statement}: {}", db.message);
+        self.event(action, Some(step), "retry", Some(detail), None)
+            .await?;
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 
     /// Re-reads the archive list after a rollback undid archives made in it.

@@ -292,14 +292,7 @@ impl Driver {
             "SELECT id, version, stage, direction, table_sql, table_name, column_name, archive_table, key_columns, row_count, created_at, restored_at, restored_rows FROM {} ORDER BY id",
             self.tables.archives
         );
-        let rows = match sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
-            Err(e) => return Err(self.internal("reading the archives", e)),
-        };
+        let rows = self.own_rows(sql, "reading the archives").await?;
         rows.iter()
             .map(|r| {
                 let stage: String = r.try_get("stage")?;

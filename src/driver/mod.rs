@@ -476,6 +476,22 @@ impl Driver {
         Ok(Some(rows))
     }
 
+    /// Rows of one of migrate's own tables; none when it does not exist yet.
+    pub(crate) async fn own_rows(
+        &mut self,
+        sql: String,
+        doing: &str,
+    ) -> Result<Vec<AnyRow>, Error> {
+        match sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+        {
+            Ok(rows) => Ok(rows),
+            Err(e) if self.is_missing_table(&e) => Ok(vec![]),
+            Err(e) => Err(self.internal(doing, e)),
+        }
+    }
+
     /// Reads the history; `None` when the tables do not exist yet.
     pub async fn read_history(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
         let sql = format!(
@@ -690,14 +706,7 @@ impl Driver {
             "SELECT name, state, note, kind, created_at, created_by FROM {} ORDER BY created_at, name",
             self.tables.checkpoints
         );
-        let rows = match sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
-            Err(e) => return Err(self.internal("reading the checkpoints", e)),
-        };
+        let rows = self.own_rows(sql, "reading the checkpoints").await?;
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
@@ -780,14 +789,7 @@ impl Driver {
             "SELECT id, run_id, at, actor, action, version, stage, outcome, detail, duration_ms FROM {} ORDER BY id",
             self.tables.events
         );
-        let rows = match sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) if self.is_missing_table(&e) => return Ok(vec![]),
-            Err(e) => return Err(self.internal("reading the event log", e)),
-        };
+        let rows = self.own_rows(sql, "reading the event log").await?;
         rows.iter()
             .map(|r| {
                 Ok(Event {
