@@ -23,6 +23,9 @@ use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_par
 use crate::source::{Direction, DirectiveKind, Script, Source, StageKind};
 use crate::sql::{Statement, split};
 
+/// How many run starting points (`@previous` and before) are kept.
+pub const KEPT_RUN_CHECKPOINTS: usize = 50;
+
 /// How a run behaves.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -613,6 +616,20 @@ impl Runner {
             } else {
                 let name = format!("@run:{}", self.run_id);
                 self.record_checkpoint(&name, "run", None, &history).await?;
+                // Keep the last runs' starting points, not all of them forever.
+                let runs: Vec<Checkpoint> = self
+                    .driver
+                    .checkpoints()
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.kind == "run")
+                    .collect();
+                for old in runs
+                    .iter()
+                    .take(runs.len().saturating_sub(KEPT_RUN_CHECKPOINTS))
+                {
+                    self.driver.delete_checkpoint(&old.name).await?;
+                }
                 Some(name)
             };
             let mut report = self.execute_all(&steps, &v, on).await?;

@@ -14,6 +14,9 @@ pub mod registry;
 pub mod rules;
 pub mod schema;
 
+#[cfg(test)]
+mod robust;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
