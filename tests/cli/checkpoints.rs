@@ -264,3 +264,60 @@ fn checkpoint_name_errors_are_bad_input() {
         .code(2);
     assert!(run.stderr.contains("target for `down`"), "{}", run.stderr);
 }
+
+#[test]
+fn down_on_a_terminal_shows_the_plan_and_asks() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "skipped: `script` (util-linux) is not installed, so no terminal can be simulated"
+        );
+        return;
+    }
+    let db = TestDb::sqlite();
+    let s = src(&db, "basic");
+    db.migrate(&["--source", &s, "up"]).ok();
+    let history = db.history();
+    let answer = |reply: &str| {
+        use std::io::Write;
+        let cmd = format!(
+            "{} --database-url {} --source {} down --to 0",
+            env!("CARGO_BIN_EXE_migrate"),
+            db.url,
+            s
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(reply.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = answer("n\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("this reverts 6 stage(s)")
+            && out.contains("revert? [y/N]")
+            && out.contains("nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(db.history(), history);
+    let (code, out) = answer("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(db.history().is_empty());
+}
