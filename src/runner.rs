@@ -837,6 +837,18 @@ impl Runner {
             let mut acts = Vec::new();
             match self.prepare(step) {
                 Err(b) => blockers.push(b),
+                Ok((statements, _)) if statements.is_empty() && step.direction == Direction::Up => {
+                    // Recording an empty up as applied would turn the
+                    // statements written into it later into drift.
+                    blockers.push(Blocker {
+                        version: Some(step.version),
+                        message: format!(
+                            "{}: {} has no statements (a fresh template?): write the migration, or delete the file",
+                            step.label(),
+                            step.script.path.display()
+                        ),
+                    });
+                }
                 Ok((statements, targets)) => {
                     for (i, target) in targets.iter().enumerate() {
                         let Some(t) = target else { continue };

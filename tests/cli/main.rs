@@ -1,6 +1,7 @@
 //! The one integration-test binary: the `migrate` command as users run it.
 
 mod archive;
+mod bad_input;
 mod check;
 mod checkpoints;
 mod drill;
