@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adopt;
 pub mod archive;
 pub mod check;
 pub mod checkpoint;

@@ -146,6 +146,22 @@ pub enum Command {
         from: Option<i64>,
     },
 
+    /// Take over a database migrated by sqlx, diesel, golang-migrate or dbmate: record its history here, run no SQL.
+    #[command(
+        after_help = "Examples:\n  migrate adopt --from sqlx --dry-run\n  migrate adopt --from golang-migrate --reason \"moving to migrate\""
+    )]
+    Adopt {
+        /// The tool whose history table to read.
+        #[arg(long, value_parser = ["sqlx", "diesel", "golang-migrate", "dbmate"])]
+        from: String,
+        /// Show what would be recorded and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Recorded in the event log.
+        #[arg(long, default_value = "adopted")]
+        reason: String,
+    },
+
     /// Print shell completions.
     #[command(after_help = "Example:\n  migrate completions bash > /etc/bash_completion.d/migrate")]
     Completions {

@@ -178,6 +178,11 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             restored_only,
         }) => run::archive_purge(settings, older_than, restored_only, &mut out),
         Command::Drill { from } => run::drill(settings, from, &mut out),
+        Command::Adopt {
+            from,
+            dry_run,
+            reason,
+        } => run::adopt(settings, &from, dry_run, &reason, &mut out),
         Command::Check(args) => check::run(settings, &args, &mut out),
         Command::Explain { rule } => check::explain(&rule, &mut out),
         Command::Completions { shell } => {

@@ -802,3 +802,38 @@ pub fn drill(settings: &Settings, from: Option<i64>, out: &mut Out) -> CliResult
     }
     Ok(())
 }
+
+pub fn adopt(
+    settings: &Settings,
+    from: &str,
+    dry_run: bool,
+    reason: &str,
+    out: &mut Out,
+) -> CliResult {
+    let tool = migrate::adopt::Tool::parse(from)
+        .ok_or_else(|| Failure::input(anyhow!("unknown tool `{from}`")))?;
+    let src = source::load(&settings.source)?;
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let result = migrate::adopt::adopt(&mut runner, &src, tool, dry_run, reason).await;
+        runner.close().await;
+        let adoption = result?;
+        if out.human() {
+            let verb = if adoption.recorded {
+                "recorded"
+            } else {
+                "would record (dry run)"
+            };
+            writeln!(
+                out,
+                "{verb} {} migration(s) as applied, from {}: {:?}",
+                adoption.versions.len(),
+                tool.table(),
+                adoption.versions
+            )?;
+        } else {
+            out.json(&adoption)?;
+        }
+        Ok(())
+    })
+}

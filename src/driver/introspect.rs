@@ -59,6 +59,11 @@ impl Driver {
             .map_err(|e| self.internal("reading the schema", e))
     }
 
+    /// Runs a query of migrate's own whose columns are all text.
+    pub async fn text_query(&mut self, sql: &str) -> Result<Vec<Vec<String>>, Error> {
+        self.text_rows(sql, &[]).await
+    }
+
     /// The application's tables (migrate's own left out), sorted.
     pub async fn app_tables(&mut self) -> Result<Vec<String>, Error> {
         let prefix = self.tables.prefix.clone();

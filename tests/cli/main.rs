@@ -1,5 +1,6 @@
 //! The one integration-test binary: the `migrate` command as users run it.
 
+mod adopt;
 mod archive;
 mod bad_input;
 mod check;

@@ -189,11 +189,20 @@ impl TestDb {
         migrate_in(self.dir.path(), &all)
     }
 
+    /// The URL for the tests' own connections (a SQLite file is created if missing).
+    fn own_url(&self) -> String {
+        if self.kind == Kind::Sqlite && !self.url.contains('?') {
+            format!("{}?mode=rwc", self.url)
+        } else {
+            self.url.clone()
+        }
+    }
+
     /// First column of every row, as text.
     pub fn strings(&self, sql: &str) -> Vec<String> {
         sqlx::any::install_default_drivers();
         rt().block_on(async {
-            let mut conn = AnyConnection::connect(&self.url).await.unwrap();
+            let mut conn = AnyConnection::connect(&self.own_url()).await.unwrap();
             let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
                 .fetch_all(&mut conn)
                 .await
@@ -208,7 +217,7 @@ impl TestDb {
     pub fn execute(&self, sql: &str) {
         sqlx::any::install_default_drivers();
         rt().block_on(async {
-            let mut conn = AnyConnection::connect(&self.url).await.unwrap();
+            let mut conn = AnyConnection::connect(&self.own_url()).await.unwrap();
             sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                 .execute(&mut conn)
                 .await
