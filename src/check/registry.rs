@@ -85,3 +85,61 @@ mod tests {
         assert_eq!(RULES.len(), 16);
     }
 }
+
+/// docs/rules.md, generated from the registry (a test keeps the file current).
+pub fn rules_markdown() -> String {
+    let mut out = String::from(
+        "# Writing reversible migrations: the checker's rules\n\n\
+         Generated from the rule registry (`migrate check --list-rules`, `migrate explain <rule>`); \
+         do not edit by hand. Every finding can be accepted for one statement (or, at the top of a \
+         file, for the file) with `-- migrate:allow <rule>: <reason>`; the reason is required and \
+         shown to reviewers.\n\n| rule | default | flags |\n|---|---|---|\n",
+    );
+    for r in RULES {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} |\n",
+            r.id,
+            r.id,
+            r.severity.name(),
+            r.summary.replace('|', "\\|")
+        ));
+    }
+    for r in RULES {
+        out.push_str(&format!(
+            "\n## {}\n\nDefault severity: {}.\n\n",
+            r.id,
+            r.severity.name()
+        ));
+        for para in r.doc.split("\n\n") {
+            if let Some(example) = para.strip_prefix("Example:\n") {
+                out.push_str("Example:\n\n```sql\n");
+                for line in example.lines() {
+                    out.push_str(line.strip_prefix("  ").unwrap_or(line));
+                    out.push('\n');
+                }
+                out.push_str("```\n\n");
+            } else {
+                out.push_str(&para.replace('\n', " "));
+                out.push_str("\n\n");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod docs {
+    #[test]
+    fn rules_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md");
+        let want = super::rules_markdown();
+        if std::env::var_os("MIGRATE_UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/rules.md is out of date: run `MIGRATE_UPDATE_DOCS=1 cargo test rules_doc_is_current`"
+        );
+    }
+}
