@@ -8,6 +8,7 @@ mod checkpoints;
 mod drill;
 mod embed;
 mod new;
+mod race;
 mod runner;
 mod source;
 mod support;
