@@ -26,11 +26,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let migrator = Migrator::from_dir(&dir)?.policy(StartupPolicy::ExpandOnly);
-    let pending = migrator.pending(&url).await?;
     let report = migrator.run(&url).await?;
     println!(
-        "database ready: {} pending at start, {} applied now, {} contract stage(s) left for the deploy job",
-        pending.len(),
+        "database ready: {} applied now, {} contract stage(s) left for the deploy job",
         report.applied.len(),
         report.contracts_left.len()
     );

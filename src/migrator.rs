@@ -141,8 +141,9 @@ impl Migrator {
         }
     }
 
-    /// What is pending (under the policy; contracts are listed under
-    /// `ExpandOnly` too), without taking the lock: one query.
+    /// What is pending (contracts included), without taking the lock: one
+    /// query. On MySQL a stage another instance is applying right now reads
+    /// as failed until it completes, and this returns `Error::Refused`.
     pub async fn pending(&self, url: &str) -> Result<Vec<PendingStage>, Error> {
         let mut driver = Driver::connect(url, &self.connect).await?;
         let history = driver.read_history_summary().await;
@@ -163,62 +164,84 @@ impl Migrator {
 
     /// Brings the database up to date under the policy.
     pub async fn run(&self, url: &str) -> Result<StartupReport, Error> {
-        let pending = self.pending(url).await?;
-        let (contracts, now): (Vec<PendingStage>, Vec<PendingStage>) = pending
-            .into_iter()
-            .partition(|p| p.stage == StageKind::Contract);
-        let contracts_left = if self.policy == StartupPolicy::All {
-            vec![]
-        } else {
-            contracts
-        };
-        if self.policy == StartupPolicy::CheckOnly
-            && (!now.is_empty() || !contracts_left.is_empty())
-        {
-            return Err(Error::BadInput(format!(
-                "start-up is check-only and {} stage(s) are pending: {}. Run `migrate up` in the deploy job first",
-                now.len() + contracts_left.len(),
-                now.iter()
-                    .chain(&contracts_left)
-                    .map(|p| format!("{} ({})", p.migration, p.stage))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+        if self.policy == StartupPolicy::CheckOnly {
+            let pending = self.pending(url).await?;
+            if !pending.is_empty() {
+                return Err(Error::BadInput(format!(
+                    "start-up is check-only and {} stage(s) are pending: {}. Run `migrate up` in the deploy job first",
+                    pending.len(),
+                    pending
+                        .iter()
+                        .map(|p| format!("{} ({})", p.migration, p.stage))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            return Ok(StartupReport::default());
         }
+        // No lock-free look-ahead before applying: on MySQL another
+        // instance's stage in progress looks like a failed one until it
+        // completes. The runner decides under the lock.
         let mut runner =
             Runner::connect(url, self.source.clone(), &self.connect, self.run.clone()).await?;
-        let result = async {
-            let history = runner.history().await?;
-            let unknown = verify(&self.source, &history).unknown;
-            if !unknown.is_empty() {
-                let list: Vec<String> = unknown.iter().map(|(v, s)| format!("{v} ({s})")).collect();
-                match self.unknown {
-                    UnknownApplied::Warn => tracing::warn!(stages = %list.join(", "), "the database has stages this build does not know (a newer release was rolled back?); starting anyway"),
-                    UnknownApplied::Error => {
-                        return Err(Error::BadInput(format!("the database has stages this build does not know: {}", list.join(", "))));
-                    }
-                }
-            }
-            let mut report = StartupReport { contracts_left, unknown_applied: unknown, ..StartupReport::default() };
-            if self.policy == StartupPolicy::CheckOnly {
-                return Ok(report);
-            }
-            let req = UpRequest { stages: self.filter(), ..UpRequest::default() };
-            let run = runner
-                .up(&req, &mut |p| {
-                    if let crate::runner::Progress::Done(d) = p {
-                        tracing::info!(migration = %d.migration, stage = %d.stage, ms = d.duration_ms, "applied at start-up");
-                    }
-                })
-                .await?;
-            report.applied = run.steps;
-            if !report.contracts_left.is_empty() {
-                tracing::info!(count = report.contracts_left.len(), "contract stages left for the deploy job (`migrate contract`)");
-            }
-            Ok(report)
-        }
-        .await;
+        let result = self.run_with(&mut runner).await;
         runner.close().await;
         result
+    }
+
+    async fn run_with(&self, runner: &mut Runner) -> Result<StartupReport, Error> {
+        // Stages this build does not know are stable: checking them without
+        // the lock is sound, and refusing must happen before anything runs.
+        let unknown = verify(&self.source, &runner.history().await?).unknown;
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(|(v, s)| format!("{v} ({s})")).collect();
+            match self.unknown {
+                UnknownApplied::Warn => tracing::warn!(
+                    stages = %list.join(", "),
+                    "the database has stages this build does not know (a newer release was rolled back?); starting anyway"
+                ),
+                UnknownApplied::Error => {
+                    return Err(Error::BadInput(format!(
+                        "the database has stages this build does not know: {}",
+                        list.join(", ")
+                    )));
+                }
+            }
+        }
+        let req = UpRequest {
+            stages: self.filter(),
+            ..UpRequest::default()
+        };
+        let run = runner
+            .up(&req, &mut |p| {
+                if let crate::runner::Progress::Done(d) = p {
+                    tracing::info!(migration = %d.migration, stage = %d.stage, ms = d.duration_ms, "applied at start-up");
+                }
+            })
+            .await?;
+        let history = runner.history().await?;
+        let v = verify(&self.source, &history);
+        let contracts_left: Vec<PendingStage> =
+            plan_up(&self.source, &history, &v, &UpScope::default())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| s.stage == StageKind::Contract)
+                .map(|s| PendingStage {
+                    version: s.version,
+                    migration: format!("{}_{}", s.version_text, s.name),
+                    stage: s.stage,
+                })
+                .collect();
+        if !contracts_left.is_empty() {
+            tracing::info!(
+                count = contracts_left.len(),
+                "contract stages left for the deploy job (`migrate contract`)"
+            );
+        }
+        Ok(StartupReport {
+            applied: run.steps,
+            contracts_left,
+            unknown_applied: unknown,
+        })
     }
 }

@@ -236,18 +236,7 @@ impl Driver {
             }
             None => "*".to_string(),
         };
-        let ctas = format!(
-            "CREATE TABLE {archive_table} AS SELECT {select} FROM {}",
-            target.table_sql
-        );
-        self.execute(&ctas).await?;
-        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {archive_table}"
-        )))
-        .fetch_one(&mut self.conn)
-        .await
-        .map_err(|e| self.db_error(e))?;
-        let record = ArchiveRecord {
+        let mut record = ArchiveRecord {
             id,
             version,
             stage,
@@ -255,13 +244,16 @@ impl Driver {
             table_sql: target.table_sql.clone(),
             table: target.table.clone(),
             column: target.column.clone(),
-            archive_table,
+            archive_table: archive_table.clone(),
             key_columns: keys.to_vec(),
-            row_count: count,
+            row_count: 0,
             created_at: now.to_string(),
             restored_at: None,
             restored_rows: None,
         };
+        // The record goes first: where DDL commits on its own (MySQL), a
+        // crash between the copy and its record must not leave a copy nobody
+        // knows about. A record whose table never got made is skipped on restore.
         let insert = self.q(&format!(
             "INSERT INTO {} (id, version, stage, direction, table_sql, table_name, column_name, archive_table, key_columns, row_count, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -279,6 +271,28 @@ impl Driver {
             .bind(record.key_columns.join(","))
             .bind(record.row_count)
             .bind(&record.created_at)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.db_error(e))?;
+        let ctas = format!(
+            "CREATE TABLE {archive_table} AS SELECT {select} FROM {}",
+            target.table_sql
+        );
+        self.execute(&ctas).await?;
+        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {archive_table}"
+        )))
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| self.db_error(e))?;
+        record.row_count = count;
+        let update = self.q(&format!(
+            "UPDATE {} SET row_count = ? WHERE id = ?",
+            self.tables.archives
+        ));
+        sqlx::query(AssertSqlSafe(update))
+            .bind(count)
+            .bind(id)
             .execute(&mut self.conn)
             .await
             .map_err(|e| self.db_error(e))?;
@@ -379,6 +393,16 @@ impl Driver {
         if columns.is_empty() {
             return Ok(None);
         }
+        let archived = match self.table_columns(&a.archive_table, &a.archive_table).await {
+            Ok(c) => c,
+            Err(e) => return Err(map_err(self, e)),
+        };
+        if archived.is_empty() {
+            // The process died between recording the archive and making it:
+            // the DROP it guarded never ran, so nothing was lost.
+            tracing::warn!(archive = %a.archive_table, "archive recorded but never made; skipped");
+            return Ok(None);
+        }
         let on: Vec<String> = a
             .key_columns
             .iter()
@@ -423,10 +447,6 @@ impl Driver {
                 }
             }
             None => {
-                let archived = match self.table_columns(&a.archive_table, &a.archive_table).await {
-                    Ok(c) => c,
-                    Err(e) => return Err(map_err(self, e)),
-                };
                 let shared: Vec<String> = columns
                     .iter()
                     .filter(|c| archived.contains(c))

@@ -277,8 +277,13 @@ impl Driver {
         if backend == Backend::Sqlite {
             // In-process, so free: readers (`status`) wait for a writer
             // instead of failing with "database is locked".
-            let pragma = format!("PRAGMA busy_timeout = {}", options.lock_timeout.as_millis().max(1));
-            driver.exec_internal(&pragma, "setting up the session").await?;
+            let pragma = format!(
+                "PRAGMA busy_timeout = {}",
+                options.lock_timeout.as_millis().max(1)
+            );
+            driver
+                .exec_internal(&pragma, "setting up the session")
+                .await?;
         }
         if backend == Backend::Mysql {
             // Needed by the start-up summary, which may be all a run does.

@@ -89,11 +89,10 @@ fn ten_tasks_and_eight_processes_start_at_once() {
             );
             let stdout = String::from_utf8_lossy(&out.stdout);
             let n: usize = stdout
-                .split(", ")
-                .nth(1)
-                .and_then(|p| p.split(' ').next())
+                .strip_prefix("database ready: ")
+                .and_then(|rest| rest.split(' ').next())
                 .and_then(|n| n.parse().ok())
-                .unwrap();
+                .unwrap_or_else(|| panic!("unexpected output: {stdout}"));
             applied_now += n;
         }
         assert_eq!(

@@ -5,6 +5,7 @@ mod archive;
 mod bad_input;
 mod check;
 mod checkpoints;
+mod crash;
 mod drill;
 mod embed;
 mod new;

@@ -54,19 +54,43 @@ fn sixteen_processes_mixing_commands() {
         let mut versions: Vec<&String> = history.iter().collect();
         versions.dedup();
         assert_eq!(versions.len(), history.len());
-        assert!(history.iter().all(|h| h.ends_with(":applied")), "{:?}: {history:?}", db.kind);
+        assert!(
+            history.iter().all(|h| h.ends_with(":applied")),
+            "{:?}: {history:?}",
+            db.kind
+        );
         // The event log tells the story in order: applies and reverts alternate consistently.
-        let log = db.migrate(&["--source", &s, "log", "--format", "json"]).ok();
+        let log = db
+            .migrate(&["--source", &s, "log", "--format", "json"])
+            .ok();
         let v: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
         let mut applied = std::collections::BTreeSet::new();
-        for e in v["events"].as_array().unwrap().iter().filter(|e| e["outcome"] == "ok") {
+        for e in v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["outcome"] == "ok")
+        {
             let key = (e["version"].as_i64(), e["stage"].as_str().map(String::from));
             match e["action"].as_str().unwrap() {
-                "apply" => assert!(applied.insert(key.clone()), "{:?}: {key:?} applied twice in a row", db.kind),
-                "revert" => assert!(applied.remove(&key), "{:?}: {key:?} reverted while not applied", db.kind),
+                "apply" => assert!(
+                    applied.insert(key.clone()),
+                    "{:?}: {key:?} applied twice in a row",
+                    db.kind
+                ),
+                "revert" => assert!(
+                    applied.remove(&key),
+                    "{:?}: {key:?} reverted while not applied",
+                    db.kind
+                ),
                 _ => {}
             }
         }
-        assert_eq!(applied.len(), history.len(), "{:?}: the log agrees with the history", db.kind);
+        assert_eq!(
+            applied.len(),
+            history.len(),
+            "{:?}: the log agrees with the history",
+            db.kind
+        );
     }
 }
