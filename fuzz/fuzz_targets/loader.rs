@@ -11,7 +11,11 @@ struct Tree {
 }
 
 fn safe(name: &str) -> Option<String> {
-    let n: String = name.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).take(60).collect();
+    let n: String = name
+        .chars()
+        .filter(|c| !matches!(c, '/' | '\\' | '\0'))
+        .take(60)
+        .collect();
     (!n.is_empty() && n != "." && n != "..").then_some(n)
 }
 

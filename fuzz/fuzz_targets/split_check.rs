@@ -11,7 +11,12 @@ use migrate::sql::{Dialect, split};
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (up, down) = text.split_once("\u{0}").unwrap_or((&text, ""));
-    for dialect in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite, Dialect::Generic] {
+    for dialect in [
+        Dialect::Postgres,
+        Dialect::Mysql,
+        Dialect::Sqlite,
+        Dialect::Generic,
+    ] {
         for s in split(up, dialect) {
             let _ = migrate::archive::target(&s, up);
         }
@@ -31,11 +36,21 @@ fuzz_target!(|data: &[u8]| {
             name: "f".into(),
             layout: Layout::Flat,
             path: PathBuf::from("m/1_f.up.sql"),
-            stages: vec![Stage { kind: StageKind::Main, up, down: Some(down) }],
+            stages: vec![Stage {
+                kind: StageKind::Main,
+                up,
+                down: Some(down),
+            }],
         }],
         checkpoints: Default::default(),
     };
     for dialect in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
-        let _ = check(&source, &CheckOptions { dialect, ..CheckOptions::default() });
+        let _ = check(
+            &source,
+            &CheckOptions {
+                dialect,
+                ..CheckOptions::default()
+            },
+        );
     }
 });
