@@ -1,19 +1,11 @@
 //! Expand/contract at run time, checkpoints, `down --to`, confirmation, `--verify`.
 
-use crate::support::{TestDb, copy_dir, fixture};
-
-fn src(db: &TestDb, name: &str) -> String {
-    let to = db.dir.path().join(name);
-    if !to.exists() {
-        copy_dir(&fixture(&format!("runner/{name}")), &to);
-    }
-    to.to_str().unwrap().to_string()
-}
+use crate::support::TestDb;
 
 #[test]
 fn staged_lifecycle_keeps_the_old_application_working() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
         let original = db.schema();
         db.execute("INSERT INTO accounts (id, email, name) VALUES (1, 'ada@example.com', 'Ada')");
@@ -54,7 +46,7 @@ fn staged_lifecycle_keeps_the_old_application_working() {
 #[test]
 fn checkpoint_round_trip_and_previous() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
         db.migrate(&[
             "--source",
@@ -97,7 +89,7 @@ fn checkpoint_round_trip_and_previous() {
 #[test]
 fn down_to_a_checkpoint_from_an_older_checkout() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
         db.migrate(&["--source", &s, "checkpoint", "create", "release-1"])
             .ok();
@@ -115,7 +107,7 @@ fn down_to_a_checkpoint_from_an_older_checkout() {
 #[test]
 fn declared_checkpoints_work_on_a_fresh_database() {
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     db.migrate(&["--source", &s, "up", "--to", "before-contract"])
         .ok();
     assert_eq!(db.history().last().unwrap(), "5:expand:applied");
@@ -128,7 +120,7 @@ fn declared_checkpoints_work_on_a_fresh_database() {
 #[test]
 fn every_blocker_is_listed_and_nothing_runs() {
     for db in TestDb::all() {
-        let s = src(&db, "blocked");
+        let s = db.source_copy("blocked");
         let run = db.migrate(&["--source", &s, "up"]).code(1);
         assert!(
             run.stderr.contains("[lossy-down]"),
@@ -173,7 +165,7 @@ fn every_blocker_is_listed_and_nothing_runs() {
 #[test]
 fn down_without_terminal_needs_yes() {
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     db.migrate(&["--source", &s, "up"]).ok();
     let history = db.history();
     let run = db.migrate(&["--source", &s, "down", "--to", "0"]).code(1);
@@ -188,7 +180,7 @@ fn down_without_terminal_needs_yes() {
 #[test]
 fn verify_reverts_a_bad_release_and_keeps_a_good_one() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
         let run = db
             .migrate(&["--source", &s, "up", "--verify", "exit 3"])
@@ -223,7 +215,7 @@ fn verify_reverts_a_bad_release_and_keeps_a_good_one() {
 #[test]
 fn checkpoint_name_errors_are_bad_input() {
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
     let run = db
         .migrate(&["--source", &s, "down", "--to", "nope", "--yes"])
@@ -278,7 +270,7 @@ fn down_on_a_terminal_shows_the_plan_and_asks() {
         return;
     }
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     db.migrate(&["--source", &s, "up"]).ok();
     let history = db.history();
     let answer = |reply: &str| {

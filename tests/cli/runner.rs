@@ -3,20 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Kind, TestDb, copy_dir, fixture, migrate_in, root};
-
-fn src(db: &TestDb, name: &str) -> String {
-    let to = db.dir.path().join(name);
-    if !to.exists() {
-        copy_dir(&fixture(&format!("runner/{name}")), &to);
-    }
-    to.to_str().unwrap().to_string()
-}
+use crate::support::{Kind, TestDb, fixture, migrate_in, root};
 
 #[test]
 fn apply_revert_apply_gives_the_same_schema() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         let run = db.migrate(&["--source", &s, "up"]).ok();
         assert!(
             run.stdout.contains("applied 6 stages"),
@@ -47,7 +39,7 @@ fn apply_revert_apply_gives_the_same_schema() {
 #[test]
 fn bare_down_reverts_one_stage_and_steps_count() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up"]).ok();
         db.migrate(&["--source", &s, "down", "--yes"]).ok();
         let h = db.history();
@@ -62,7 +54,7 @@ fn bare_down_reverts_one_stage_and_steps_count() {
 #[test]
 fn status_json_shows_stages_and_states() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
         let run = db
             .migrate(&["--source", &s, "status", "--format", "json"])
@@ -84,7 +76,7 @@ fn status_json_shows_stages_and_states() {
 #[test]
 fn revert_works_from_a_checkout_that_lacks_the_newest_files() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up"]).ok();
         let dir = std::path::Path::new(&s);
         std::fs::remove_dir_all(dir.join("0005_rename_name")).unwrap();
@@ -112,7 +104,7 @@ fn revert_works_from_a_checkout_that_lacks_the_newest_files() {
 #[test]
 fn drift_refuses_up_and_down_and_runs_nothing() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
         let before = (db.schema(), db.history());
         let up = std::path::Path::new(&s).join("0002_add_accounts_name.up.sql");
@@ -160,7 +152,7 @@ fn drift_refuses_up_and_down_and_runs_nothing() {
 #[test]
 fn failing_statement_mid_stage() {
     for db in TestDb::all() {
-        let s = src(&db, "failing");
+        let s = db.source_copy("failing");
         let run = db.migrate(&["--source", &s, "up"]).code(1);
         assert!(
             run.stderr
@@ -233,7 +225,7 @@ fn failing_statement_mid_stage() {
 #[test]
 fn eight_processes_apply_each_stage_exactly_once() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         let children: Vec<_> = (0..8)
             .map(|_| {
                 std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
@@ -273,7 +265,7 @@ fn eight_processes_apply_each_stage_exactly_once() {
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
     for db in TestDb::all() {
-        let s = src(&db, "basic");
+        let s = db.source_copy("basic");
         let run = db.migrate(&["--source", &s, "up", "--dry-run"]).ok();
         assert!(
             run.stdout.contains("1. apply 0001_create_accounts (main)"),
@@ -314,11 +306,11 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 #[test]
 fn leading_begin_and_trailing_commit_are_ours_other_transaction_control_is_refused() {
     for db in TestDb::all() {
-        let s = src(&db, "golang");
+        let s = db.source_copy("golang");
         db.migrate(&["--source", &s, "up"]).ok();
         db.migrate(&["--source", &s, "down", "--yes"]).ok();
         if db.kind != Kind::Mysql {
-            let t = src(&db, "txn_control");
+            let t = db.source_copy("txn_control");
             let run = db.migrate(&["--source", &t, "up"]).code(1);
             assert!(
                 run.stderr.contains("controls the transaction")
@@ -334,7 +326,7 @@ fn leading_begin_and_trailing_commit_are_ours_other_transaction_control_is_refus
 #[test]
 fn unknown_target_version_is_bad_input() {
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     let run = db.migrate(&["--source", &s, "up", "--to", "42"]).code(2);
     assert!(
         run.stderr.contains("no migration has version 42"),
@@ -348,7 +340,7 @@ fn postgres_lock_timeout_retries_and_never_queues_readers() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
     std::fs::write(
         db.dir.path().join("migrate.toml"),
@@ -417,7 +409,7 @@ fn postgres_create_index_concurrently_applies_and_reverts() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = src(&db, "concurrently");
+    let s = db.source_copy("concurrently");
     db.migrate(&["--source", &s, "up"]).ok();
     assert!(db.schema().iter().any(|l| l.contains("big_v_idx")));
     db.migrate(&["--source", &s, "down", "--yes"]).ok();
@@ -546,7 +538,7 @@ fn example_history_applies_on_every_backend() {
 #[test]
 fn lock_wait_is_bounded_and_names_the_holder() {
     let db = TestDb::sqlite();
-    let s = src(&db, "basic");
+    let s = db.source_copy("basic");
     let lock_path = format!("{}.migrate-lock", db.url.trim_start_matches("sqlite://"));
     let mut held = std::fs::OpenOptions::new()
         .create(true)

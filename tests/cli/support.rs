@@ -182,6 +182,16 @@ impl TestDb {
         })
     }
 
+    /// A copy of `tests/fixtures/runner/<name>` in this database's temp dir
+    /// (made once), so a test may edit its files.
+    pub fn source_copy(&self, name: &str) -> String {
+        let to = self.dir.path().join(name);
+        if !to.exists() {
+            copy_dir(&fixture(&format!("runner/{name}")), &to);
+        }
+        to.to_str().unwrap().to_string()
+    }
+
     /// Runs `migrate --database-url <this> <args>` in this database's temp dir.
     pub fn migrate(&self, args: &[&str]) -> Run {
         let mut all = vec!["--database-url", self.url.as_str()];
