@@ -218,6 +218,12 @@ impl StageCx<'_> {
         }
     }
 
+    /// Every statement of the up, then of the down, with `true` for the down's.
+    pub fn statements(&self) -> impl Iterator<Item = (bool, &Stmt)> + '_ {
+        let up = self.up.iter().map(|s| (false, s));
+        up.chain(self.down.into_iter().flatten().map(|s| (true, s)))
+    }
+
     /// The table existed before this stage.
     pub fn existed(&self, table: &str) -> bool {
         self.before.tables.contains_key(table)

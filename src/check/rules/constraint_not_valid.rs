@@ -31,34 +31,32 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
     if cx.dialect != Dialect::Postgres {
         return;
     }
-    for (down, stmts) in [(false, Some(cx.up)), (true, cx.down)] {
-        for s in stmts.into_iter().flatten() {
-            let Op::AlterTable { table, actions, .. } = &s.read.op else {
-                continue;
-            };
-            if !cx.existed(table) {
-                continue;
-            }
-            for a in actions {
-                if let Action::AddConstraint {
-                    spec: spec @ (ConstraintSpec::ForeignKey(..) | ConstraintSpec::Check(_)),
-                    not_valid: false,
-                    ..
-                } = a
-                {
-                    let kind = if matches!(spec, ConstraintSpec::Check(_)) {
-                        "CHECK"
-                    } else {
-                        "FOREIGN KEY"
-                    };
-                    out.push(cx.at(
+    for (down, s) in cx.statements() {
+        let Op::AlterTable { table, actions, .. } = &s.read.op else {
+            continue;
+        };
+        if !cx.existed(table) {
+            continue;
+        }
+        for a in actions {
+            if let Action::AddConstraint {
+                spec: spec @ (ConstraintSpec::ForeignKey(..) | ConstraintSpec::Check(_)),
+                not_valid: false,
+                ..
+            } = a
+            {
+                let kind = if matches!(spec, ConstraintSpec::Check(_)) {
+                    "CHECK"
+                } else {
+                    "FOREIGN KEY"
+                };
+                out.push(cx.at(
                         down,
                         s,
                         ID,
                         format!("adding a {kind} constraint to {table} scans every row while blocking writes"),
                         "add it NOT VALID, then VALIDATE CONSTRAINT in a later statement".into(),
                     ));
-                }
             }
         }
     }

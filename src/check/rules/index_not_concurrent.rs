@@ -31,28 +31,21 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
     if cx.dialect != Dialect::Postgres {
         return;
     }
-    for (down, stmts) in [(false, Some(cx.up)), (true, cx.down)] {
-        for s in stmts.into_iter().flatten() {
-            if let Op::CreateIndex {
-                table,
-                concurrently: false,
-                ..
-            } = &s.read.op
-                && cx.existed(table)
-            {
-                out.push(
-                    cx.at(
-                        down,
-                        s,
-                        ID,
-                        format!(
-                            "CREATE INDEX on {table} blocks its writes until the index is built"
-                        ),
-                        "use CREATE INDEX CONCURRENTLY in a file with `-- migrate:no-transaction`"
-                            .into(),
-                    ),
-                );
-            }
+    for (down, s) in cx.statements() {
+        if let Op::CreateIndex {
+            table,
+            concurrently: false,
+            ..
+        } = &s.read.op
+            && cx.existed(table)
+        {
+            out.push(cx.at(
+                down,
+                s,
+                ID,
+                format!("CREATE INDEX on {table} blocks its writes until the index is built"),
+                "use CREATE INDEX CONCURRENTLY in a file with `-- migrate:no-transaction`".into(),
+            ));
         }
     }
 }

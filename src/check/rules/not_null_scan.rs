@@ -32,24 +32,22 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
     if cx.dialect != Dialect::Postgres {
         return;
     }
-    for (down, stmts) in [(false, Some(cx.up)), (true, cx.down)] {
-        for s in stmts.into_iter().flatten() {
-            let Op::AlterTable { table, actions, .. } = &s.read.op else {
-                continue;
-            };
-            if !cx.existed(table) {
-                continue;
-            }
-            for a in actions {
-                if let Action::SetNotNull(c) = a {
-                    out.push(cx.at(
+    for (down, s) in cx.statements() {
+        let Op::AlterTable { table, actions, .. } = &s.read.op else {
+            continue;
+        };
+        if !cx.existed(table) {
+            continue;
+        }
+        for a in actions {
+            if let Action::SetNotNull(c) = a {
+                out.push(cx.at(
                         down,
                         s,
                         ID,
                         format!("SET NOT NULL on {table}.{c} scans the whole table while blocking reads and writes"),
                         "add CHECK (c IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL".into(),
                     ));
-                }
             }
         }
     }

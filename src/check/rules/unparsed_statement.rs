@@ -25,17 +25,15 @@ Example:
 
 /// Checks a stage.
 pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
-    for (down, stmts) in [(false, Some(cx.up)), (true, cx.down)] {
-        for s in stmts.into_iter().flatten() {
-            if let Some(e) = &s.read.parse_error {
-                out.push(cx.at(
+    for (down, s) in cx.statements() {
+        if let Some(e) = &s.read.parse_error {
+            out.push(cx.at(
                     down,
                     s,
                     ID,
                     format!("the parser could not read this statement ({e}); it was checked at token level only"),
                     "check its syntax; if it is valid for your database, allow it with a reason".into(),
                 ));
-            }
         }
     }
 }
