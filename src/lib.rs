@@ -20,21 +20,29 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "db")]
 pub mod adopt;
 pub mod archive;
+pub mod build;
 pub mod check;
 pub mod checkpoint;
+#[cfg(feature = "db")]
 pub mod drill;
+#[cfg(feature = "db")]
 pub mod driver;
 pub mod error;
 pub mod history;
+#[cfg(feature = "db")]
 pub mod migrator;
 pub mod plan;
 pub mod redact;
+#[cfg(feature = "db")]
 pub mod runner;
 pub mod source;
 pub mod sql;
 
 pub use error::Error;
-pub use migrator::{Migrator, StartupPolicy, UnknownApplied};
+#[cfg(feature = "db")]
+pub use migrator::{ConnectTo, Migrator, StartupPolicy, UnknownApplied};
+#[cfg(feature = "db")]
 pub use runner::Runner;

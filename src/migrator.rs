@@ -77,6 +77,66 @@ pub struct StartupReport {
     pub unknown_applied: Vec<(i64, StageKind)>,
 }
 
+/// A database to migrate: a URL, or the application's sqlx pool or connect
+/// options for PostgreSQL, MySQL/MariaDB or SQLite.
+///
+/// migrate opens connections of its own with the pool's settings rather
+/// than borrowing the pool's: the runner lock must live on a session that
+/// nothing else uses (a pool would hand a lock-holding connection to the
+/// application), and the history is read and written on one connection. A
+/// SQLite in-memory pool (`sqlite::memory:`) works: sqlx opens it with a
+/// shared cache, and migrate joins the same database while the pool is open.
+/// Settings a URL cannot carry (in-memory TLS certificates, custom SQLite
+/// pragmas) are not passed on; use a URL or options that can.
+pub trait ConnectTo {
+    /// The URL migrate connects with (secrets are never logged).
+    fn url(&self) -> String;
+}
+
+impl ConnectTo for &str {
+    fn url(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ConnectTo for String {
+    fn url(&self) -> String {
+        self.clone()
+    }
+}
+
+impl ConnectTo for &String {
+    fn url(&self) -> String {
+        (*self).clone()
+    }
+}
+
+impl<DB: sqlx::Database> ConnectTo for &sqlx::Pool<DB> {
+    fn url(&self) -> String {
+        use sqlx::ConnectOptions;
+        self.connect_options().to_url_lossy().to_string()
+    }
+}
+
+macro_rules! connect_to_options {
+    ($($feature:literal => $options:ty),* $(,)?) => {$(
+        #[cfg(feature = $feature)]
+        impl ConnectTo for &$options {
+            fn url(&self) -> String {
+                use sqlx::ConnectOptions;
+                self.to_url_lossy().to_string()
+            }
+        }
+    )*};
+}
+
+connect_to_options! {
+    "postgres" => sqlx::postgres::PgConnectOptions,
+    "mysql" => sqlx::mysql::MySqlConnectOptions,
+    "sqlite" => sqlx::sqlite::SqliteConnectOptions,
+    "db" => sqlx::any::AnyConnectOptions,
+}
+
 /// Migrates a database at start-up.
 #[derive(Debug, Clone)]
 pub struct Migrator {
@@ -92,6 +152,13 @@ impl Migrator {
     /// the command line.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrator, Error> {
         Ok(Migrator::new(source::load(dir.as_ref())?))
+    }
+
+    /// The migrations a build script embedded in the binary
+    /// (`migrate::embed!("migrations")`, see [`crate::build`]), read with the
+    /// same loader as the command line.
+    pub fn embedded(embedded: source::Embedded) -> Result<Migrator, Error> {
+        Ok(Migrator::new(source::load_embedded(&embedded)?))
     }
 
     /// A migrator over already loaded migrations.
@@ -144,8 +211,9 @@ impl Migrator {
     /// What is pending (contracts included), without taking the lock: one
     /// query. On MySQL a stage another instance is applying right now reads
     /// as failed until it completes, and this returns `Error::Refused`.
-    pub async fn pending(&self, url: &str) -> Result<Vec<PendingStage>, Error> {
-        let mut driver = Driver::connect(url, &self.connect).await?;
+    pub async fn pending(&self, db: impl ConnectTo) -> Result<Vec<PendingStage>, Error> {
+        let url = db.url();
+        let mut driver = Driver::connect(&url, &self.connect).await?;
         let history = driver.read_history_summary().await;
         driver.close().await;
         let history = history?.unwrap_or_default();
@@ -162,8 +230,12 @@ impl Migrator {
             .collect())
     }
 
-    /// Brings the database up to date under the policy.
-    pub async fn run(&self, url: &str) -> Result<StartupReport, Error> {
+    /// Brings the database up to date under the policy. `db` is a URL, or
+    /// the application's sqlx pool (or connect options), whose settings
+    /// migrate uses to open its own connections (see [`ConnectTo`]).
+    pub async fn run(&self, db: impl ConnectTo) -> Result<StartupReport, Error> {
+        let url = db.url();
+        let url = url.as_str();
         if self.policy == StartupPolicy::CheckOnly {
             let pending = self.pending(url).await?;
             if !pending.is_empty() {

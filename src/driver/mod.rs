@@ -214,6 +214,7 @@ pub struct Event {
 enum RunnerLock {
     Session(AnyConnection),
     File(std::fs::File),
+    Memory(sqlite::MemoryLock),
     None,
 }
 
@@ -856,10 +857,19 @@ impl Driver {
                             });
                         }
                     },
-                    None => {
-                        self.lock = Some(RunnerLock::None);
-                        return Ok(());
-                    }
+                    None => match sqlite::shared_memory_name(&self.url) {
+                        Some(name) => match sqlite::MemoryLock::try_lock(&name) {
+                            Some(lock) => {
+                                self.lock = Some(RunnerLock::Memory(lock));
+                                return Ok(());
+                            }
+                            None => Ok(false),
+                        },
+                        None => {
+                            self.lock = Some(RunnerLock::None);
+                            return Ok(());
+                        }
+                    },
                 },
             };
             match got {
@@ -912,6 +922,7 @@ impl Driver {
             Some(RunnerLock::File(file)) => {
                 let _ = file.unlock();
             }
+            Some(RunnerLock::Memory(lock)) => drop(lock),
             Some(RunnerLock::None) | None => {}
         }
     }

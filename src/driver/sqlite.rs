@@ -52,6 +52,42 @@ pub(super) fn lock_path(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(format!("{path}.migrate-lock")))
 }
 
+/// The name of a shared-cache in-memory database, which every connection of
+/// the process opening it shares (a sqlx `sqlite::memory:` pool is one):
+/// runners in one process take turns on it through [`MemoryLock`].
+pub(super) fn shared_memory_name(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    let shared = query.split('&').any(|p| p == "cache=shared");
+    (memory && shared).then(|| path.to_string())
+}
+
+static MEMORY_LOCKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The runner lock of a shared in-memory database, released on drop.
+#[derive(Debug)]
+pub(super) struct MemoryLock(String);
+
+impl MemoryLock {
+    pub(super) fn try_lock(name: &str) -> Option<MemoryLock> {
+        let mut held = MEMORY_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        if held.iter().any(|h| h == name) {
+            return None;
+        }
+        held.push(name.to_string());
+        Some(MemoryLock(name.to_string()))
+    }
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        let mut held = MEMORY_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|h| *h != self.0);
+    }
+}
+
 pub(super) fn try_lock(path: &PathBuf) -> std::io::Result<Option<File>> {
     let mut file = OpenOptions::new()
         .read(true)

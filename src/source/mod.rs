@@ -11,10 +11,10 @@
 
 mod checksum;
 mod directive;
+mod files;
 mod name;
 
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -23,7 +23,10 @@ pub use checksum::{Checksum, checksum, normalize};
 pub use directive::{
     Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives,
 };
+pub use files::Embedded;
 pub use name::{VersionName, parse_version_name};
+
+use files::{Disk, Files, Tree};
 
 use crate::sql::{Dialect, TokenKind, line_of, tokenize};
 
@@ -265,11 +268,12 @@ impl fmt::Display for LoadError {
     }
 }
 
-struct Loader {
+struct Loader<'f> {
+    files: &'f dyn Files,
     problems: Vec<SourceProblem>,
 }
 
-impl Loader {
+impl Loader<'_> {
     fn problem(&mut self, path: &Path, line: Option<u32>, message: impl Into<String>) {
         self.problems.push(SourceProblem {
             path: path.to_path_buf(),
@@ -280,7 +284,7 @@ impl Loader {
 
     /// Reads and normalises a file; `None` after recording a problem.
     fn read(&mut self, path: &Path) -> Option<String> {
-        let bytes = match fs::read(path) {
+        let bytes = match self.files.read(path) {
             Ok(b) => b,
             Err(e) => {
                 self.problem(path, None, format!("cannot read the file: {e}"));
@@ -344,13 +348,26 @@ enum EntryKind {
 /// Hidden entries and files that do not end in `.sql` at the top level are
 /// ignored (a README or `checkpoints.toml` may sit beside the migrations).
 pub fn load(dir: &Path) -> Result<Source, LoadError> {
-    let mut loader = Loader { problems: vec![] };
-    let read_dir = match fs::read_dir(dir) {
+    load_from(&Disk, dir)
+}
+
+/// Loads migrations embedded at build time (`migrate::embed!`), with the
+/// same loader as [`load`]: paths in messages are those of the build.
+pub fn load_embedded(embedded: &Embedded) -> Result<Source, LoadError> {
+    load_from(&Tree::new(embedded), Path::new(embedded.dir))
+}
+
+fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
+    let mut loader = Loader {
+        files,
+        problems: vec![],
+    };
+    let read_dir = match files.list(dir) {
         Ok(r) => r,
         Err(e) => {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
                 "the migrations directory does not exist: pass --source DIR, or create it with `migrate new <name>`".to_string()
-            } else if dir.is_file() {
+            } else if files.is_file(dir) {
                 "this is a file, not a directory: --source takes the directory that holds the migrations".to_string()
             } else {
                 format!("cannot read the migrations directory: {e}")
@@ -364,14 +381,10 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
     let mut names: Vec<(String, PathBuf)> = Vec::new();
     for entry in read_dir {
         match entry {
-            Ok(entry) => {
-                let name = entry.file_name();
-                let path = entry.path();
-                match name.into_string() {
-                    Ok(name) => names.push((name, path)),
-                    Err(_) => loader.problem(&path, None, "the file name is not UTF-8: rename it"),
-                }
-            }
+            Ok(entry) => match entry.name {
+                Some(name) => names.push((name, entry.path)),
+                None => loader.problem(&entry.path, None, "the file name is not UTF-8: rename it"),
+            },
             Err(e) => loader.problem(dir, None, format!("cannot list the directory: {e}")),
         }
     }
@@ -382,8 +395,8 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
         if name.starts_with('.') {
             continue;
         }
-        let meta = match fs::metadata(&path) {
-            Ok(m) => m,
+        let is_dir = match files.is_dir(&path) {
+            Ok(d) => d,
             Err(e) => {
                 loader.problem(
                     &path,
@@ -393,7 +406,7 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
                 continue;
             }
         };
-        let (stem, kind) = if meta.is_dir() {
+        let (stem, kind) = if is_dir {
             (name.as_str(), EntryKind::Directory)
         } else if let Some(stem) = name.strip_suffix(".up.sql") {
             (stem, EntryKind::FlatUp)
@@ -494,7 +507,7 @@ pub fn load(dir: &Path) -> Result<Source, LoadError> {
 /// `checkpoints.toml`: `name = "VERSION"` or `name = "VERSION:STAGE"`.
 fn load_checkpoints(loader: &mut Loader, source: &mut Source) {
     let path = source.dir.join("checkpoints.toml");
-    if !path.exists() {
+    if !loader.files.is_file(&path) {
         return;
     }
     let Some(text) = loader.read(&path) else {
@@ -656,7 +669,7 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
     ];
     let mut present = [false; 6];
     let mut ok = true;
-    let read_dir = match fs::read_dir(dir) {
+    let read_dir = match loader.files.list(dir) {
         Ok(r) => r,
         Err(e) => {
             loader.problem(
@@ -667,16 +680,19 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
             return None;
         }
     };
-    for entry in read_dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for entry in read_dir.into_iter().flatten() {
+        let name = entry.name.unwrap_or_else(|| {
+            let name = entry.path.file_name().unwrap_or_default();
+            name.to_string_lossy().into_owned()
+        });
         if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
             continue;
         }
         match KNOWN.iter().position(|k| *k == name) {
-            Some(i) if entry.path().is_file() => present[i] = true,
+            Some(i) if loader.files.is_file(&entry.path) => present[i] = true,
             _ => {
                 loader.problem(
-                    &entry.path(),
+                    &entry.path,
                     None,
                     "unknown file in a migration directory: it may hold up.sql and down.sql, or expand.up.sql, expand.down.sql, contract.up.sql and contract.down.sql",
                 );

@@ -8,6 +8,7 @@ mod checkpoints;
 mod crash;
 mod drill;
 mod embed;
+mod embed_build;
 mod new;
 mod race;
 mod runner;
