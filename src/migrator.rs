@@ -111,30 +111,61 @@ impl ConnectTo for &String {
     }
 }
 
-impl<DB: sqlx::Database> ConnectTo for &sqlx::Pool<DB> {
-    fn url(&self) -> String {
-        use sqlx::ConnectOptions;
-        self.connect_options().to_url_lossy().to_string()
-    }
-}
-
-macro_rules! connect_to_options {
-    ($($feature:literal => $options:ty),* $(,)?) => {$(
+/// `ConnectTo` for a backend's connect options and its pool, given how to
+/// turn the options into a URL.
+macro_rules! connect_to {
+    ($feature:literal, $options:ty, $db:ty, $url:expr) => {
         #[cfg(feature = $feature)]
         impl ConnectTo for &$options {
             fn url(&self) -> String {
-                use sqlx::ConnectOptions;
-                self.to_url_lossy().to_string()
+                ($url)(*self)
             }
         }
-    )*};
+
+        #[cfg(feature = $feature)]
+        impl ConnectTo for &sqlx::Pool<$db> {
+            fn url(&self) -> String {
+                ($url)(&*self.connect_options())
+            }
+        }
+    };
 }
 
-connect_to_options! {
-    "postgres" => sqlx::postgres::PgConnectOptions,
-    "mysql" => sqlx::mysql::MySqlConnectOptions,
-    "sqlite" => sqlx::sqlite::SqliteConnectOptions,
-    "db" => sqlx::any::AnyConnectOptions,
+fn lossy_url(options: &impl sqlx::ConnectOptions) -> String {
+    options.to_url_lossy().to_string()
+}
+
+connect_to!(
+    "postgres",
+    sqlx::postgres::PgConnectOptions,
+    sqlx::Postgres,
+    lossy_url
+);
+connect_to!(
+    "mysql",
+    sqlx::mysql::MySqlConnectOptions,
+    sqlx::MySql,
+    lossy_url
+);
+connect_to!("db", sqlx::any::AnyConnectOptions, sqlx::Any, lossy_url);
+connect_to!(
+    "sqlite",
+    sqlx::sqlite::SqliteConnectOptions,
+    sqlx::Sqlite,
+    sqlite_url
+);
+
+/// sqlx's own `to_url_lossy` panics on an in-memory database's name
+/// (`file:sqlx-in-memory-N`), so the URL is built here: the pool's shared
+/// in-memory database, or its file.
+#[cfg(feature = "sqlite")]
+fn sqlite_url(options: &sqlx::sqlite::SqliteConnectOptions) -> String {
+    let file = options.get_filename().to_string_lossy();
+    if file.starts_with("file:sqlx-in-memory-") {
+        format!("sqlite:{file}?mode=memory&cache=shared")
+    } else {
+        format!("sqlite://{file}")
+    }
 }
 
 /// Migrates a database at start-up.

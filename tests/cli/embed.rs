@@ -202,3 +202,82 @@ fn check_only_and_unknown_versions() {
         .unwrap();
     assert!(pending.is_empty(), "{pending:?}");
 }
+
+/// Counts applied stages through the application's own pool.
+async fn applied_through<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> i64
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    for<'a> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query_scalar::<DB, i64>("SELECT COUNT(*) FROM _migrate_applied")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn runs_on_the_applications_sqlx_pool() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // An in-memory SQLite pool: migrate joins the pool's shared
+        // database, and ten tasks of one process take turns on it.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let migrator = Arc::new(Migrator::from_dir(example_dir(Kind::Sqlite)).unwrap());
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (m, pool) = (migrator.clone(), pool.clone());
+                tokio::spawn(async move { m.run(&pool).await.map(|r| r.applied.len()) })
+            })
+            .collect();
+        let mut applied = 0;
+        for t in tasks {
+            applied += t.await.unwrap().unwrap();
+        }
+        assert_eq!(applied, 9, "each stage exactly once");
+        assert_eq!(applied_through(&pool).await, 9);
+        assert!(migrator.pending(&pool).await.unwrap().len() == 1);
+    });
+
+    // A SQLite file, given as connect options.
+    let db = TestDb::sqlite();
+    let options: sqlx::sqlite::SqliteConnectOptions = db.url.parse().unwrap();
+    let migrator = Migrator::from_dir(example_dir(Kind::Sqlite)).unwrap();
+    rt.block_on(migrator.run(&options.create_if_missing(true)))
+        .unwrap();
+    assert_eq!(db.history().len(), 9);
+
+    // PostgreSQL and MariaDB pools.
+    for kind in [Kind::Postgres, Kind::Mysql] {
+        let Some(db) = TestDb::server(kind) else {
+            continue;
+        };
+        let m = Migrator::from_dir(example_dir(kind)).unwrap();
+        rt.block_on(async {
+            if kind == Kind::Postgres {
+                let pool = sqlx::postgres::PgPool::connect(&db.url).await.unwrap();
+                assert_eq!(m.run(&pool).await.unwrap().applied.len(), 9);
+                assert_eq!(applied_through(&pool).await, 9);
+                assert_eq!(m.run(&pool).await.unwrap().applied.len(), 0);
+                pool.close().await;
+            } else {
+                let pool = sqlx::mysql::MySqlPool::connect(&db.url).await.unwrap();
+                assert_eq!(m.run(&pool).await.unwrap().applied.len(), 9);
+                assert_eq!(applied_through(&pool).await, 9);
+                assert_eq!(m.run(&pool).await.unwrap().applied.len(), 0);
+                pool.close().await;
+            }
+        });
+        assert_eq!(db.history().len(), 9, "{kind:?}");
+    }
+}
