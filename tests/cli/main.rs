@@ -6,6 +6,7 @@ mod bad_input;
 mod check;
 mod checkpoints;
 mod crash;
+mod docs;
 mod drill;
 mod embed;
 mod embed_build;

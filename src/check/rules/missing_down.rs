@@ -13,7 +13,7 @@ pub const DOC: &str = "\
 What it flags: an up with no down file (or a single-file migration without `-- migrate:down`), \
 and no declaration that it cannot be undone.
 
-Why it matters: during an incident `migrate down --to` must walk back through every stage. A \
+Why it matters: during an incident `migrate down --to <checkpoint>` must walk back through every stage. A \
 missing down stops the rollback at that stage, at the worst moment.
 
 Instead: write the down that undoes the up. If the change truly cannot be undone, say so in a \
