@@ -286,7 +286,9 @@ impl Runner {
                 .archives()
                 .await?
                 .into_iter()
-                .filter(|a| !restored_only || a.restored_at.is_some())
+                .filter(|a| {
+                    !restored_only || (a.restored_at.is_some() && a.rows_left_behind() == 0)
+                })
                 .filter(
                     |a| match (cutoff, humantime::parse_rfc3339(&a.created_at)) {
                         (None, _) => true,
@@ -1162,10 +1164,16 @@ impl Runner {
         for a in pending {
             if let Some(rows) = self.driver.restore(&a, &now()).await? {
                 let gone = a.row_count - rows;
-                let skipped = if a.column.is_some() && gone > 0 {
+                let skipped = if gone <= 0 {
+                    String::new()
+                } else if a.column.is_some() {
                     format!(" ({gone} archived rows no longer exist and were skipped)")
                 } else {
-                    String::new()
+                    tracing::warn!(table = %a.table, rows = gone, archive = %a.archive_table, "archived rows not restored: their key exists again");
+                    format!(
+                        " ({gone} archived rows were not restored because a row with the same key exists again; they stay in {}, which `archive purge --restored-only` keeps)",
+                        a.archive_table
+                    )
                 };
                 done.push(format!(
                     "restored {rows} rows of {} from {}{skipped}",

@@ -671,7 +671,15 @@ fn print_archives(
         writeln!(out, "{empty}")?;
     }
     for a in archives {
+        let left = a.rows_left_behind();
         let (st, state) = match (&a.restored_at, a.restored_rows) {
+            (Some(at), rows) if left > 0 => (
+                WARN,
+                format!(
+                    "restored {} rows at {at}; {left} rows only here (their key existed again)",
+                    rows.unwrap_or(0)
+                ),
+            ),
             (Some(at), rows) => (OK, format!("restored {} rows at {at}", rows.unwrap_or(0))),
             (None, _) => (WARN, "not restored".to_string()),
         };

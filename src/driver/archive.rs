@@ -46,6 +46,18 @@ pub struct ArchiveRecord {
 }
 
 impl ArchiveRecord {
+    /// Rows of a restored table archive that were not put back because a
+    /// row with the same key already existed: they exist only in the
+    /// archive. Always 0 for a column archive (rows missing there were
+    /// deleted since, so their values have nowhere to go) and for an archive
+    /// not restored yet.
+    pub fn rows_left_behind(&self) -> i64 {
+        match (&self.column, self.restored_rows) {
+            (None, Some(restored)) => (self.row_count - restored).max(0),
+            _ => 0,
+        }
+    }
+
     /// `users.name` or `users`.
     pub fn label(&self) -> String {
         match &self.column {

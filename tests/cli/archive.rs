@@ -266,3 +266,102 @@ fn example_history_keeps_every_value_through_a_full_revert() {
         );
     }
 }
+
+#[test]
+fn generated_columns_are_recomputed_on_restore() {
+    for db in TestDb::all() {
+        let src = db.dir.path().join("g");
+        std::fs::create_dir_all(&src).unwrap();
+        let create = "CREATE TABLE g (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2) STORED);\n";
+        std::fs::write(src.join("0001_g.up.sql"), create).unwrap();
+        std::fs::write(
+            src.join("0001_g.down.sql"),
+            "-- migrate:allow lossy-down: test table\nDROP TABLE g;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("0002_drop_g.up.sql"),
+            "-- migrate:archive\nDROP TABLE g;\n",
+        )
+        .unwrap();
+        std::fs::write(src.join("0002_drop_g.down.sql"), create).unwrap();
+        let s = src.to_str().unwrap();
+        db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+        db.execute("INSERT INTO g (id, a) VALUES (1, 10), (2, 20)");
+        db.migrate(&["--source", s, "up"]).ok();
+        let run = db
+            .migrate(&["--source", s, "down", "--yes", "--to", "1"])
+            .ok();
+        assert!(
+            run.stderr.contains("restored 2 rows of g"),
+            "{:?}: {}",
+            db.kind,
+            run.stderr
+        );
+        let text = if db.kind == Kind::Mysql {
+            "CHAR"
+        } else {
+            "TEXT"
+        };
+        let rows = db.strings(&format!(
+            "SELECT CAST(id AS {text}) FROM g WHERE b = a * 2 ORDER BY id"
+        ));
+        assert_eq!(rows, ["1", "2"], "{:?}", db.kind);
+    }
+}
+
+#[test]
+fn rows_whose_key_exists_again_stay_in_the_archive() {
+    let db = TestDb::sqlite();
+    let src = db.dir.path().join("k");
+    std::fs::create_dir_all(&src).unwrap();
+    let create = "CREATE TABLE k (id INTEGER PRIMARY KEY, v TEXT);\n";
+    std::fs::write(src.join("0001_k.up.sql"), create).unwrap();
+    std::fs::write(
+        src.join("0001_k.down.sql"),
+        "-- migrate:allow lossy-down: test table\nDROP TABLE k;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("0002_drop_k.up.sql"),
+        "-- migrate:archive\nDROP TABLE k;\n",
+    )
+    .unwrap();
+    // The down seeds a row whose key an archived row also has.
+    std::fs::write(
+        src.join("0002_drop_k.down.sql"),
+        format!("{create}INSERT INTO k (id, v) VALUES (1, 'seed');\n"),
+    )
+    .unwrap();
+    let s = src.to_str().unwrap();
+    db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+    db.execute("INSERT INTO k (id, v) VALUES (1, 'one'), (2, 'two')");
+    db.migrate(&["--source", s, "up"]).ok();
+    let run = db
+        .migrate(&["--source", s, "down", "--yes", "--to", "1"])
+        .ok();
+    assert!(
+        run.stderr.contains("restored 1 rows of k")
+            && run.stderr.contains(
+                "1 archived rows were not restored because a row with the same key exists again"
+            ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.strings("SELECT v FROM k ORDER BY id"), ["seed", "two"]);
+    let list = db.migrate(&["--source", s, "archive", "list"]).ok();
+    assert!(list.stdout.contains("1 rows only here"), "{}", list.stdout);
+    // `--restored-only` keeps it: row 1's archived value exists nowhere else.
+    let purge = db
+        .migrate(&["--source", s, "archive", "purge", "--restored-only"])
+        .ok();
+    assert!(
+        !purge.stdout.contains("dropped 1 archive"),
+        "{}",
+        purge.stdout
+    );
+    assert_eq!(
+        db.strings("SELECT v FROM _migrate_archive_1 ORDER BY id"),
+        ["one", "two"]
+    );
+}
