@@ -153,7 +153,8 @@ pub struct PlannedRun {
 pub struct StageStatus {
     /// Which stage.
     pub stage: StageKind,
-    /// `applied`, `pending` or `failed`.
+    /// `applied`, `pending`, `failed`, or `running` (another run holds the
+    /// lock and is in the middle of it).
     pub state: &'static str,
     /// When applied.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +166,10 @@ pub struct StageStatus {
     /// For a failed stage: what happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a failed or running stage: `up` or `down`, and the statements
+    /// done so far.
+    #[serde(skip)]
+    progress: Option<(String, i64)>,
 }
 
 /// One migration in `status`.
@@ -193,6 +198,9 @@ pub struct Status {
     pub pending: usize,
     /// Counts.
     pub failed: usize,
+    /// Stages another run is applying or reverting right now (recorded
+    /// `failed` until they complete, and the runner lock is held).
+    pub running: usize,
     /// Applied ups changed on disk.
     pub drift: usize,
 }
@@ -328,7 +336,27 @@ impl Runner {
     /// Every migration and stage: applied, pending or failed, with drift.
     pub async fn status(&mut self) -> Result<Status, Error> {
         let history = self.history().await?;
-        Ok(status_of(&self.source, &history))
+        let status = status_of(&self.source, &history);
+        if status.failed == 0 {
+            return Ok(status);
+        }
+        // A stage outside a transaction (every stage on MySQL) is recorded
+        // `failed` before its first statement and completed after its last:
+        // while it runs it looks like one a crash cut. The runner lock tells
+        // them apart. Free: nobody is running, so re-read under it. Held:
+        // the failed rows are another run's work in progress.
+        match self.driver.lock(Duration::ZERO).await {
+            Ok(()) => {
+                let history = self.history().await;
+                self.driver.unlock().await;
+                Ok(status_of(&self.source, &history?))
+            }
+            Err(Error::LockTimeout { holder, .. }) => {
+                let holder = holder.unwrap_or_else(|| "another migrate run".into());
+                Ok(status.running_under(&holder))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The plan `up` would run, without locking or changing anything.
@@ -1593,6 +1621,12 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
             ),
             Some(_) => ("applied", None),
         };
+        let progress = row.filter(|r| r.state == RowState::Failed).map(|r| {
+            (
+                r.failed_direction.clone().unwrap_or_else(|| "up".into()),
+                r.statements_done.unwrap_or(0),
+            )
+        });
         StageStatus {
             stage,
             state,
@@ -1606,6 +1640,7 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
                 .iter()
                 .any(|d| d.version == version && d.stage == stage),
             error,
+            progress,
         }
     };
     for m in &source.migrations {
@@ -1652,8 +1687,28 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
         applied: count("applied"),
         pending: count("pending"),
         failed: count("failed"),
+        running: 0,
         drift: v.drift.len(),
         migrations,
+    }
+}
+
+impl Status {
+    /// The failed stages, seen while another run holds the lock: in
+    /// progress there, not cut by a crash.
+    fn running_under(mut self, holder: &str) -> Status {
+        for s in self.migrations.iter_mut().flat_map(|m| &mut m.stages) {
+            if s.state == "failed" {
+                let (direction, done) = s.progress.clone().unwrap_or_default();
+                s.state = "running";
+                s.error = Some(format!(
+                    "in progress ({direction}, {done} statement(s) done so far): the runner lock is held by {holder}"
+                ));
+            }
+        }
+        self.running = self.failed;
+        self.failed = 0;
+        self
     }
 }
 

@@ -568,10 +568,15 @@ pub fn status(settings: &Settings, out: &mut Out) -> CliResult {
         }
         writeln!(
             out,
-            "{DIM}{} applied, {} pending, {} failed{}{DIM:#}",
+            "{DIM}{} applied, {} pending, {} failed{}{}{DIM:#}",
             status.applied,
             status.pending,
             status.failed,
+            if status.running > 0 {
+                format!(", {} running in another migrate run", status.running)
+            } else {
+                String::new()
+            },
             if status.drift > 0 {
                 format!(", {} changed since applied", status.drift)
             } else {
