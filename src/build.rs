@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::check::config::CheckConfig;
 use crate::check::{self, CheckOptions, Report, Severity};
 use crate::source::{self, LoadError, Source};
 use crate::sql::Dialect;
@@ -39,7 +40,10 @@ use crate::sql::Dialect;
 #[derive(Debug, Clone)]
 pub struct Embed {
     dir: String,
-    check: Option<CheckOptions>,
+    check: bool,
+    dialect: Option<Dialect>,
+    rules: BTreeMap<String, Option<Severity>>,
+    config: Option<PathBuf>,
     deny_warnings: bool,
 }
 
@@ -63,6 +67,9 @@ pub enum BuildError {
         /// Every finding.
         report: Report,
     },
+    /// `migrate.toml`'s `[check]` or a rule given to the builder is wrong.
+    #[error("{0}")]
+    Config(String),
     /// `OUT_DIR` missing, or the generated file could not be written.
     #[error("{0}")]
     Io(String),
@@ -92,31 +99,37 @@ pub struct Embedded {
 impl Embed {
     /// Embeds `dir`, a path relative to the package's `Cargo.toml` (where
     /// cargo runs build scripts) and the same string `embed!` is given.
+    /// The checker reads `[check]` of `migrate.toml` beside `Cargo.toml`
+    /// when there is one, as `migrate check` run there does.
     pub fn new(dir: &str) -> Embed {
         Embed {
             dir: dir.to_string(),
-            check: Some(CheckOptions {
-                dialect: Dialect::Postgres,
-                severities: BTreeMap::new(),
-            }),
+            check: true,
+            dialect: None,
+            rules: BTreeMap::new(),
+            config: Some(PathBuf::from("migrate.toml")),
             deny_warnings: false,
         }
     }
 
-    /// The SQL dialect the checker reads the migrations in (default PostgreSQL).
+    /// The SQL dialect the checker reads the migrations in; it overrides
+    /// `migrate.toml`'s `[check] dialect` (default PostgreSQL).
     pub fn dialect(mut self, dialect: Dialect) -> Embed {
-        if let Some(check) = &mut self.check {
-            check.dialect = dialect;
-        }
+        self.dialect = Some(dialect);
         self
     }
 
-    /// Sets a rule's severity (`None` turns it off), as `[check.rules]` in
-    /// migrate.toml does.
+    /// Sets a rule's severity (`None` turns it off), over what
+    /// `[check.rules]` in `migrate.toml` says.
     pub fn rule(mut self, id: &str, severity: Option<Severity>) -> Embed {
-        if let Some(check) = &mut self.check {
-            check.severities.insert(id.to_string(), severity);
-        }
+        self.rules.insert(id.to_string(), severity);
+        self
+    }
+
+    /// Reads `[check]` from this file instead of `migrate.toml` (`None`:
+    /// from no file).
+    pub fn config(mut self, path: Option<&Path>) -> Embed {
+        self.config = path.map(Path::to_path_buf);
         self
     }
 
@@ -128,14 +141,50 @@ impl Embed {
 
     /// Embed without running the checker (the loader still runs).
     pub fn skip_check(mut self) -> Embed {
-        self.check = None;
+        self.check = false;
         self
+    }
+
+    /// The checker's options: `migrate.toml` first, then the builder's.
+    fn check_options(&self) -> Result<Option<CheckOptions>, BuildError> {
+        if !self.check {
+            return Ok(None);
+        }
+        let mut options = CheckOptions {
+            dialect: Dialect::Postgres,
+            severities: BTreeMap::new(),
+        };
+        if let Some(path) = self.config.as_ref().filter(|p| p.is_file()) {
+            let bad = |e: String| BuildError::Config(format!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            if let Some(config) = CheckConfig::from_migrate_toml(&text).map_err(bad)? {
+                options.severities = config.severities().map_err(bad)?;
+                if let Some(d) = config.dialect {
+                    options.dialect = d.into();
+                }
+            }
+        }
+        if let Some(d) = self.dialect {
+            options.dialect = d;
+        }
+        for (id, severity) in &self.rules {
+            if crate::check::registry::rule(id).is_none() {
+                return Err(BuildError::Config(format!(
+                    "Embed::rule names unknown rule `{id}` (`migrate check --list-rules` lists them)"
+                )));
+            }
+            options.severities.insert(id.clone(), *severity);
+        }
+        Ok(Some(options))
     }
 
     /// Runs in a build script: embeds, and on failure reports each problem
     /// to cargo as an error, which fails the build.
     pub fn run(self) {
         println!("cargo:rerun-if-changed={}", self.dir);
+        if let Some(config) = self.config.as_ref().filter(|p| p.is_file()) {
+            println!("cargo:rerun-if-changed={}", config.display());
+        }
         let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
         let result = match out_dir {
             Some(out) => self.write(&out),
@@ -173,7 +222,9 @@ impl Embed {
                     self.dir
                 );
             }
-            Err(e @ BuildError::Io(_)) => println!("cargo::error={}", one_line(&e.to_string())),
+            Err(e @ (BuildError::Io(_) | BuildError::Config(_))) => {
+                println!("cargo::error={}", one_line(&e.to_string()))
+            }
         }
     }
 
@@ -182,8 +233,8 @@ impl Embed {
     /// build scripts that report on their own).
     pub fn write(&self, out_dir: &Path) -> Result<Embedded, BuildError> {
         let source = source::load(Path::new(&self.dir))?;
-        let report = match &self.check {
-            Some(options) => check::check(&source, options),
+        let report = match self.check_options()? {
+            Some(options) => check::check(&source, &options),
             None => Report::default(),
         };
         let fails = report.errors() > 0 || (self.deny_warnings && report.warnings() > 0);
@@ -410,6 +461,27 @@ mod tests {
             embed = embed.rule(rule, None);
         }
         embed.write(&out).unwrap();
+
+        // migrate.toml's [check] turns rules off as it does for `migrate check`.
+        let config = tmp.path().join("migrate.toml");
+        let mut toml = String::from("[check.rules]\n");
+        for d in &report.diagnostics {
+            toml.push_str(&format!("{} = \"off\"\n", d.rule));
+        }
+        std::fs::write(&config, toml).unwrap();
+        Embed::new(&dir_text)
+            .config(Some(&config))
+            .write(&out)
+            .unwrap();
+        std::fs::write(&config, "[check.rules]\nno-such-rule = \"off\"\n").unwrap();
+        let Err(BuildError::Config(e)) = Embed::new(&dir_text).config(Some(&config)).write(&out)
+        else {
+            panic!("an unknown rule in migrate.toml should fail the build");
+        };
+        assert!(
+            e.contains("migrate.toml") && e.contains("no-such-rule"),
+            "{e}"
+        );
 
         write(&dir, "bad_name.up.sql", "SELECT 1;\n");
         let Err(BuildError::Load(e)) = Embed::new(&dir_text).write(&out) else {

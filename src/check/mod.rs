@@ -9,6 +9,7 @@
 //!   with a reason, on its statement or its file; unused suppressions are
 //!   reported.
 
+pub mod config;
 pub mod ir;
 pub mod registry;
 pub mod rules;

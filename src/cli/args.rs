@@ -326,8 +326,7 @@ pub struct CheckArgs {
 }
 
 /// Dialects the checker knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DialectArg {
     /// PostgreSQL.
     Postgres,

@@ -16,12 +16,13 @@ use super::output::style::{BAD, BOLD, DIM, WARN};
 use super::{CliResult, Failure, Out, Settings};
 
 fn dialect(settings: &Settings, args: &CheckArgs) -> Dialect {
-    if let Some(d) = args.dialect.or(settings.check_dialect) {
-        return match d {
-            DialectArg::Postgres => Dialect::Postgres,
-            DialectArg::Mysql => Dialect::Mysql,
-            DialectArg::Sqlite => Dialect::Sqlite,
-        };
+    let flag = args.dialect.map(|d| match d {
+        DialectArg::Postgres => Dialect::Postgres,
+        DialectArg::Mysql => Dialect::Mysql,
+        DialectArg::Sqlite => Dialect::Sqlite,
+    });
+    if let Some(d) = flag.or(settings.check_dialect) {
+        return d;
     }
     match settings
         .database_url

@@ -26,18 +26,9 @@ pub struct FileConfig {
     pub lock_timeout: Option<String>,
     /// Attempts for a stage that fails on a lock timeout.
     pub lock_retries: Option<u32>,
-    /// `[check]`: the checker's settings.
-    pub check: Option<CheckConfig>,
-}
-
-/// `[check]` in migrate.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CheckConfig {
-    /// Dialect when no database URL says it.
-    pub dialect: Option<super::args::DialectArg>,
-    /// Severity per rule: "error", "warning", "info" or "off".
-    pub rules: Option<std::collections::BTreeMap<String, String>>,
+    /// `[check]`: the checker's settings (read by the library, so that
+    /// `migrate::build` reads them the same way).
+    pub check: Option<migrate::check::config::CheckConfig>,
 }
 
 /// The settings every command sees.
@@ -60,7 +51,7 @@ pub struct Settings {
     /// Attempts on lock timeout.
     pub lock_retries: u32,
     /// Checker dialect from migrate.toml.
-    pub check_dialect: Option<super::args::DialectArg>,
+    pub check_dialect: Option<migrate::sql::Dialect>,
     /// Checker severities from migrate.toml (`None` = off).
     pub check_severities: std::collections::BTreeMap<String, Option<migrate::check::Severity>>,
     secrets: Vec<String>,
@@ -132,28 +123,10 @@ impl Settings {
         settings.lock_timeout = duration("lock-timeout", file.lock_timeout, settings.lock_timeout)?;
         settings.lock_retries = file.lock_retries.unwrap_or(settings.lock_retries).max(1);
         if let Some(check) = file.check {
-            settings.check_dialect = check.dialect;
-            for (rule, level) in check.rules.unwrap_or_default() {
-                if migrate::check::registry::rule(&rule).is_none() {
-                    return Err(Failure::input(anyhow::anyhow!(
-                        "{}: [check.rules] names unknown rule `{rule}` (`migrate check --list-rules` lists them)",
-                        path.display()
-                    )));
-                }
-                let severity = match level.as_str() {
-                    "error" => Some(migrate::check::Severity::Error),
-                    "warning" => Some(migrate::check::Severity::Warning),
-                    "info" => Some(migrate::check::Severity::Info),
-                    "off" => None,
-                    other => {
-                        return Err(Failure::input(anyhow::anyhow!(
-                            "{}: [check.rules] {rule} = \"{other}\": use error, warning, info or off",
-                            path.display()
-                        )));
-                    }
-                };
-                settings.check_severities.insert(rule, severity);
-            }
+            settings.check_dialect = check.dialect.map(Into::into);
+            settings.check_severities = check
+                .severities()
+                .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
         }
         if let Some(url) = &settings.database_url {
             settings.secrets = migrate::redact::secrets_of(url);
