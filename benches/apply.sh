@@ -17,7 +17,9 @@ mkdir -p "$work/m"
 for i in $(seq 1 "$N"); do
     v=$(printf '%05d' "$i")
     echo "CREATE TABLE t$i (id INTEGER PRIMARY KEY, v INTEGER);" > "$work/m/${v}_t$i.up.sql"
-    echo "DROP TABLE t$i;" > "$work/m/${v}_t$i.down.sql"
+    # The tables hold no data: accept the checker's lossy-down finding, or
+    # `up` refuses to run.
+    printf -- '-- migrate:allow lossy-down: benchmark tables hold no data\nDROP TABLE t%s;\n' "$i" > "$work/m/${v}_t$i.down.sql"
 done
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -34,7 +36,7 @@ run_up() {
 }
 run_down() {
     case $TOOL in
-        migrate) "$BIN" -q --database-url "$1" --source "$work/m" down --to 0 >/dev/null ;;
+        migrate) "$BIN" -q --database-url "$1" --source "$work/m" down --to 0 --yes >/dev/null ;;
         sqlx) sqlx migrate revert --database-url "$1" --source "$work/m" --target-version 0 >/dev/null ;;
     esac
 }
