@@ -8,6 +8,33 @@ use serde::Serialize;
 use crate::plan::Blocker;
 use crate::source::{Direction, LoadError, StageKind};
 
+/// Shown at most: a thousand identical findings bury the one that differs
+/// (and the hint at the end) under a screen nobody reads during an incident.
+const BLOCKERS_SHOWN: usize = 20;
+
+/// The blockers of a refusal, one per line: the first [`BLOCKERS_SHOWN`] of
+/// those about a migration, how many more there are, then the general ones
+/// (hints) in full. `Error::Refused` keeps every one for programs.
+fn list_blockers(blockers: &[Blocker]) -> String {
+    let (specific, general): (Vec<&Blocker>, Vec<&Blocker>) =
+        blockers.iter().partition(|b| b.version.is_some());
+    let mut out: String = specific
+        .iter()
+        .take(BLOCKERS_SHOWN)
+        .map(|b| format!("\n  - {b}"))
+        .collect();
+    if specific.len() > BLOCKERS_SHOWN {
+        out.push_str(&format!(
+            "\n  - ... and {} more (`--format json` lists every one)",
+            specific.len() - BLOCKERS_SHOWN
+        ));
+    }
+    for b in general {
+        out.push_str(&format!("\n  - {b}"));
+    }
+    out
+}
+
 /// A database's answer to a statement that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DbError {
@@ -195,7 +222,7 @@ pub enum Error {
         holder: Option<String>,
     },
     /// The plan was refused before anything ran.
-    #[error("refused; nothing was run:{}", blockers.iter().map(|b| format!("\n  - {b}")).collect::<String>())]
+    #[error("refused; nothing was run:{}", list_blockers(blockers))]
     Refused {
         /// Every reason.
         blockers: Vec<Blocker>,

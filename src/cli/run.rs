@@ -424,7 +424,15 @@ fn finish(
                     Error::StageFailed(f) => f.completed.clone(),
                     _ => vec![],
                 };
-                out.json(&serde_json::json!({ "error": e.to_string(), "completed": completed }))?;
+                let blockers = match &e {
+                    Error::Refused { blockers } => blockers.clone(),
+                    _ => vec![],
+                };
+                out.json(&serde_json::json!({
+                    "error": e.to_string(),
+                    "blockers": blockers,
+                    "completed": completed,
+                }))?;
             } else {
                 // A newline ends the "applying ... " progress line.
                 if matches!(e, Error::StageFailed(_)) && !quiet {

@@ -645,3 +645,54 @@ fn status_tells_a_stage_in_progress_from_one_a_crash_cut() {
         );
     }
 }
+
+#[test]
+fn a_long_refusal_shows_twenty_blockers_and_the_hint_and_json_has_all() {
+    let db = TestDb::sqlite();
+    let src = db.dir.path().join("lossy");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 1..=30 {
+        std::fs::write(
+            src.join(format!("{i:03}_t{i}.up.sql")),
+            format!("CREATE TABLE t{i} (id INTEGER PRIMARY KEY);\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            src.join(format!("{i:03}_t{i}.down.sql")),
+            format!("DROP TABLE t{i};\n"),
+        )
+        .unwrap();
+    }
+    let s = src.to_str().unwrap();
+    let run = db.migrate(&["--source", s, "up"]).code(1);
+    assert!(
+        run.stderr
+            .contains("020_t20 (main): checker error [lossy-down]"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("021_t21"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("... and 10 more (`--format json` lists every one)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("pass --no-check --reason TEXT"),
+        "{}",
+        run.stderr
+    );
+    let json = db
+        .migrate(&["--source", s, "--format", "json", "up"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        v["blockers"].as_array().unwrap().len(),
+        31,
+        "{}",
+        json.stdout
+    );
+    assert_eq!(v["blockers"][29]["version"], 30);
+    assert!(db.schema().iter().all(|l| !l.contains("t1")), "nothing ran");
+}
