@@ -512,11 +512,11 @@ impl Runner {
         }
         // Check the downs that would really run: the stored ones.
         let mut src = self.source.clone();
+        let rows: std::collections::HashMap<(i64, StageKind), &AppliedStage> =
+            history.iter().map(|r| ((r.version, r.stage), r)).collect();
         for m in &mut src.migrations {
             for s in &mut m.stages {
-                if let Some(row) = history
-                    .iter()
-                    .find(|r| r.version == m.version && r.stage == s.kind)
+                if let Some(row) = rows.get(&(m.version, s.kind))
                     && let Some(sql) = &row.down_sql
                 {
                     let path = s
@@ -537,6 +537,15 @@ impl Runner {
                 ..CheckOptions::default()
             },
         );
+        let mut errors_by_file: std::collections::HashMap<&str, Vec<&check::Diagnostic>> =
+            Default::default();
+        for d in report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+        {
+            errors_by_file.entry(d.file.as_str()).or_default().push(d);
+        }
         let mut blockers = Vec::new();
         for step in steps {
             let Some(stage) = src.get(step.version).and_then(|m| m.stage(step.stage)) else {
@@ -553,10 +562,9 @@ impl Runner {
                     .map(|s| s.path.display().to_string())
                     .collect(),
             };
-            for d in report
-                .diagnostics
+            for d in files
                 .iter()
-                .filter(|d| d.severity == Severity::Error && files.contains(&d.file))
+                .flat_map(|f| errors_by_file.get(f.as_str()).into_iter().flatten())
             {
                 blockers.push(Blocker {
                     version: Some(step.version),
