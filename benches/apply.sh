@@ -26,31 +26,38 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Commands per tool: up, down-to-zero. sqlx-cli is measured when it is on
-# PATH (cargo install sqlx-cli --no-default-features --features postgres,sqlite,mysql,rustls).
-TOOL=${TOOL:-migrate}
-run_up() {
-    case $TOOL in
-        migrate) "$BIN" -q --database-url "$1" --source "$work/m" up >/dev/null ;;
-        sqlx) sqlx migrate run --database-url "$1" --source "$work/m" >/dev/null ;;
+# PATH (cargo install sqlx-cli --no-default-features --features postgres,sqlite,mysql,rustls),
+# interleaved with migrate run by run, so that a machine getting slower or
+# faster during the benchmark does not favour either.
+TOOLS=(migrate)
+if command -v sqlx >/dev/null; then TOOLS+=(sqlx); fi
+run_up() { # tool url
+    case $1 in
+        migrate) "$BIN" -q --database-url "$2" --source "$work/m" up >/dev/null ;;
+        sqlx) sqlx migrate run --database-url "$2" --source "$work/m" >/dev/null ;;
     esac
 }
 run_down() {
-    case $TOOL in
-        migrate) "$BIN" -q --database-url "$1" --source "$work/m" down --to 0 --yes >/dev/null ;;
-        sqlx) sqlx migrate revert --database-url "$1" --source "$work/m" --target-version 0 >/dev/null ;;
+    case $1 in
+        migrate) "$BIN" -q --database-url "$2" --source "$work/m" down --to 0 --yes >/dev/null ;;
+        sqlx) sqlx migrate revert --database-url "$2" --source "$work/m" --target-version 0 >/dev/null ;;
     esac
 }
 
 bench() { # name url reset-command
-    local name="$TOOL $1" url=$2 reset=$3 up=() down=() noop=()
+    declare -A up=() down=() noop=()
     for _ in $(seq 1 "$RUNS"); do
-        eval "$reset"
-        t=$(date +%s%N); run_up "$url"; up+=("$(ms "$t")")
-        t=$(date +%s%N); run_up "$url"; noop+=("$(ms "$t")")
-        t=$(date +%s%N); run_down "$url"; down+=("$(ms "$t")")
+        for tool in "${TOOLS[@]}"; do
+            eval "$3"
+            t=$(date +%s%N); run_up "$tool" "$2"; up[$tool]+="$(ms "$t") "
+            t=$(date +%s%N); run_up "$tool" "$2"; noop[$tool]+="$(ms "$t") "
+            t=$(date +%s%N); run_down "$tool" "$2"; down[$tool]+="$(ms "$t") "
+        done
     done
-    printf '%-18s up %5s ms   no-op up %4s ms   down --to 0 %5s ms   (%s migrations, median of %s)\n' "$name" \
-        "$(printf '%s\n' "${up[@]}" | median)" "$(printf '%s\n' "${noop[@]}" | median)" "$(printf '%s\n' "${down[@]}" | median)" "$N" "$RUNS"
+    for tool in "${TOOLS[@]}"; do
+        printf '%-18s up %5s ms   no-op up %4s ms   down --to 0 %5s ms   (%s migrations, median of %s)\n' "$tool $1" \
+            "$(printf '%s\n' ${up[$tool]} | median)" "$(printf '%s\n' ${noop[$tool]} | median)" "$(printf '%s\n' ${down[$tool]} | median)" "$N" "$RUNS"
+    done
 }
 
 all() {
@@ -65,4 +72,3 @@ if [ -n "${MIGRATE_TEST_MYSQL_URL:-}" ]; then
 fi
 }
 all
-if command -v sqlx >/dev/null; then TOOL=sqlx all; fi

@@ -16,7 +16,9 @@ use serde::Serialize;
 use crate::archive::{self, ArchiveTarget};
 use crate::check::{self, CheckOptions, Severity};
 use crate::checkpoint::State;
-use crate::driver::{ArchiveRecord, Checkpoint, ConnectOptions, Driver, Event, RowUpdate};
+use crate::driver::{
+    ArchiveRecord, Checkpoint, ConnectOptions, Driver, Event, HistoryWrite, RowUpdate,
+};
 use crate::error::{DbError, Error, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
 use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up};
@@ -1028,7 +1030,20 @@ impl Runner {
         detail: Option<String>,
         duration: Option<Duration>,
     ) -> Result<(), Error> {
-        let ev = Event {
+        let ev = self.new_event(action, step, outcome, detail, duration);
+        self.driver.insert_event(&ev).await
+    }
+
+    /// An event of this run, not written yet.
+    fn new_event(
+        &self,
+        action: &str,
+        step: Option<&Step>,
+        outcome: &str,
+        detail: Option<String>,
+        duration: Option<Duration>,
+    ) -> Event {
+        Event {
             id: 0,
             run_id: self.run_id.clone(),
             at: now(),
@@ -1039,8 +1054,7 @@ impl Runner {
             outcome: outcome.to_string(),
             detail,
             duration_ms: duration.map(|d| d.as_millis() as i64),
-        };
-        self.driver.insert_event(&ev).await
+        }
     }
 
     fn applied_row(
@@ -1300,23 +1314,18 @@ impl Runner {
                     }
                 };
                 let elapsed = started.elapsed();
-                match step.direction {
-                    Direction::Up => {
-                        self.driver
-                            .insert_applied(&self.applied_row(
-                                step,
-                                seq,
-                                RowState::Applied,
-                                elapsed,
-                            ))
-                            .await?
-                    }
-                    Direction::Down => self.driver.delete_applied(step.version, step.stage).await?,
-                }
+                let write = match step.direction {
+                    Direction::Up => HistoryWrite::Insert(Box::new(self.applied_row(
+                        step,
+                        seq,
+                        RowState::Applied,
+                        elapsed,
+                    ))),
+                    Direction::Down => HistoryWrite::Delete(step.version, step.stage),
+                };
                 let detail = detail_of(&archived, &restored);
-                self.event(action, Some(step), "ok", detail, Some(elapsed))
-                    .await?;
-                self.driver.commit().await?;
+                let ev = self.new_event(action, Some(step), "ok", detail, Some(elapsed));
+                self.driver.record_and_commit(&write, &ev).await?;
                 break;
             }
         } else {

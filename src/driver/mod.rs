@@ -773,6 +773,82 @@ impl Driver {
     }
 
     /// Appends to the event log.
+    /// Records a completed stage in the history and the event log, and
+    /// commits its transaction: in one round trip on PostgreSQL and SQLite
+    /// (the values written as literals, see [`literal`]), one statement at a
+    /// time on MySQL. A stage's bookkeeping is otherwise three of the five or
+    /// six round trips a trivial stage costs.
+    pub async fn record_and_commit(
+        &mut self,
+        write: &HistoryWrite,
+        ev: &Event,
+    ) -> Result<(), Error> {
+        if let Some(sql) = self.record_sql(write, ev) {
+            return self
+                .exec_internal(&sql, "writing the history and committing")
+                .await;
+        }
+        match write {
+            HistoryWrite::Insert(r) => self.insert_applied(r).await?,
+            HistoryWrite::Delete(version, stage) => self.delete_applied(*version, *stage).await?,
+        }
+        self.insert_event(ev).await?;
+        self.commit().await
+    }
+
+    /// The statements of [`Driver::record_and_commit`] with literal values,
+    /// or `None` where literals are not written.
+    fn record_sql(&self, write: &HistoryWrite, ev: &Event) -> Option<String> {
+        let b = self.backend;
+        let text = |s: &str| literal(b, s);
+        let opt = |s: &Option<String>| match s {
+            Some(s) => literal(b, s),
+            None => Some("NULL".to_string()),
+        };
+        let int = |i: Option<i64>| i.map_or("NULL".to_string(), |i| i.to_string());
+        let history = match write {
+            HistoryWrite::Insert(r) => format!(
+                "INSERT INTO {} ({APPLIED_COLUMNS}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                self.tables.applied,
+                r.version,
+                text(r.stage.name())?,
+                text(&r.name)?,
+                text(&r.up_checksum)?,
+                opt(&r.down_sql)?,
+                opt(&r.down_checksum)?,
+                opt(&r.down_path)?,
+                text(&r.applied_at)?,
+                text(&r.applied_by)?,
+                r.duration_ms,
+                r.seq,
+                text(r.state.name())?,
+                opt(&r.failed_direction)?,
+                int(r.statements_done),
+                opt(&r.error)?,
+            ),
+            HistoryWrite::Delete(version, stage) => format!(
+                "DELETE FROM {} WHERE version = {version} AND stage = {}",
+                self.tables.applied,
+                text(stage.name())?
+            ),
+        };
+        let detail = ev.detail.as_deref().map(|d| self.redact(d));
+        let event = format!(
+            "INSERT INTO {} (run_id, at, actor, action, version, stage, outcome, detail, duration_ms) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.tables.events,
+            text(&ev.run_id)?,
+            text(&ev.at)?,
+            text(&ev.actor)?,
+            text(&ev.action)?,
+            int(ev.version),
+            opt(&ev.stage)?,
+            text(&ev.outcome)?,
+            opt(&detail)?,
+            int(ev.duration_ms),
+        );
+        Some(format!("{history};\n{event};\nCOMMIT"))
+    }
+
     pub async fn insert_event(&mut self, ev: &Event) -> Result<(), Error> {
         let sql = self.q(&format!(
             "INSERT INTO {} (run_id, at, actor, action, version, stage, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -939,6 +1015,40 @@ impl Driver {
     }
 }
 
+/// What a completed stage changes in the history.
+#[derive(Debug, Clone)]
+pub enum HistoryWrite {
+    /// Applied: its row.
+    Insert(Box<AppliedStage>),
+    /// Reverted: the row goes.
+    Delete(i64, StageKind),
+}
+
+/// `s` as a string literal that means exactly `s` whatever the session's
+/// settings: PostgreSQL dollar quoting (no escapes at all; the tag is one
+/// the text cannot close), SQLite `'...'` with quotes doubled (SQLite has no
+/// other escape). `None` on MySQL, whose escaping depends on `sql_mode`, and
+/// for text with a NUL byte: those are bound as parameters instead.
+fn literal(backend: Backend, s: &str) -> Option<String> {
+    if s.contains('\0') {
+        return None;
+    }
+    match backend {
+        Backend::Sqlite => Some(format!("'{}'", s.replace('\'', "''"))),
+        Backend::Postgres => {
+            // The text followed by the closing `$` must not contain the
+            // delimiter, or the literal would end early.
+            let closed = format!("{s}$");
+            let mut tag = String::from("m");
+            while closed.contains(&format!("${tag}$")) {
+                tag.push('m');
+            }
+            Some(format!("${tag}${s}${tag}$"))
+        }
+        Backend::Mysql => None,
+    }
+}
+
 fn normalize_url(backend: Backend, url: &str) -> String {
     match backend {
         Backend::Postgres => url.replacen("postgresql:", "postgres:", 1),
@@ -964,4 +1074,28 @@ async fn connect_raw(
             bad_url: input,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_cannot_be_closed_by_their_text() {
+        assert_eq!(literal(Backend::Sqlite, "it's").unwrap(), "'it''s'");
+        assert_eq!(literal(Backend::Postgres, "a").unwrap(), "$m$a$m$");
+        // Text holding the delimiter, or ending so that the closing `$`
+        // would complete it, gets a longer tag.
+        assert_eq!(
+            literal(Backend::Postgres, "x $m$ y").unwrap(),
+            "$mm$x $m$ y$mm$"
+        );
+        assert_eq!(literal(Backend::Postgres, "x$m").unwrap(), "$mm$x$m$mm$");
+        assert_eq!(
+            literal(Backend::Postgres, "$m$ and $mm$").unwrap(),
+            "$mmm$$m$ and $mm$$mmm$"
+        );
+        assert_eq!(literal(Backend::Mysql, "a"), None);
+        assert_eq!(literal(Backend::Sqlite, "nul\0byte"), None);
+    }
 }

@@ -696,3 +696,36 @@ fn a_long_refusal_shows_twenty_blockers_and_the_hint_and_json_has_all() {
     assert_eq!(v["blockers"][29]["version"], 30);
     assert!(db.schema().iter().all(|l| !l.contains("t1")), "nothing ran");
 }
+
+#[test]
+fn history_and_event_log_keep_awkward_text_exactly() {
+    for db in TestDb::all() {
+        let src = db.dir.path().join("awkward");
+        std::fs::create_dir_all(&src).unwrap();
+        let down = "-- it's $m$ a $$ \\\\ back\\slash, a 'quote', \"double\", ünïcødé $mm$\n-- migrate:allow lossy-down: test table\nDROP TABLE awkward;\n";
+        std::fs::write(
+            src.join("0001_awkward.up.sql"),
+            "CREATE TABLE awkward (id INTEGER PRIMARY KEY);\n",
+        )
+        .unwrap();
+        std::fs::write(src.join("0001_awkward.down.sql"), down).unwrap();
+        let s = src.to_str().unwrap();
+        db.migrate(&["--source", s, "up"]).ok();
+        assert_eq!(
+            db.strings("SELECT down_sql FROM _migrate_applied"),
+            [down],
+            "{:?}",
+            db.kind
+        );
+        // The stored down runs, and the revert is recorded.
+        db.migrate(&["--source", s, "down", "--yes"]).ok();
+        assert!(db.history().is_empty(), "{:?}", db.kind);
+        let log = db.migrate(&["--source", s, "log"]).ok();
+        assert!(
+            log.stdout.contains("revert"),
+            "{:?}: {}",
+            db.kind,
+            log.stdout
+        );
+    }
+}
