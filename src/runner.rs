@@ -368,9 +368,9 @@ impl Runner {
         let v = verify(&self.source, &history);
         let steps = plan_up(&self.source, &history, &v, &scope)
             .map_err(|blockers| Error::Refused { blockers })?;
-        self.archives = self.driver.archives().await?;
-        let actions = self.validate(&steps).await?;
-        self.guard(&steps, &history, req.no_check.is_some())?;
+        let actions = self
+            .vetted(&steps, &history, req.no_check.is_some())
+            .await?;
         Ok(PlannedRun {
             steps,
             actions,
@@ -642,9 +642,8 @@ impl Runner {
             let v = verify(&self.source, &history);
             let steps = plan_up(&self.source, &history, &v, &scope)
                 .map_err(|blockers| Error::Refused { blockers })?;
-            self.archives = self.driver.archives().await?;
-            self.validate(&steps).await?;
-            self.guard(&steps, &history, req.no_check.is_some())?;
+            self.vetted(&steps, &history, req.no_check.is_some())
+                .await?;
             if let Some(reason) = &req.no_check
                 && !steps.is_empty()
             {
@@ -729,20 +728,50 @@ impl Runner {
         forced: bool,
     ) -> Result<(Vec<Step>, Vec<Vec<String>>), Error> {
         let (steps, mut blockers) = plan_down_parts(&self.source, history, v, target);
+        let (actions, more) = self.vet(&steps, history, forced).await?;
+        blockers.extend(more);
+        if blockers.is_empty() {
+            Ok((steps, actions))
+        } else {
+            Err(Error::Refused { blockers })
+        }
+    }
+
+    /// Validates a planned run (archives) and runs the checker guard over
+    /// it, collecting the blockers of both, so that a refusal lists every
+    /// reason at once. Returns each step's archive actions and the blockers.
+    async fn vet(
+        &mut self,
+        steps: &[Step],
+        history: &[AppliedStage],
+        unchecked: bool,
+    ) -> Result<(Vec<Vec<String>>, Vec<Blocker>), Error> {
         self.archives = self.driver.archives().await?;
+        let mut blockers = Vec::new();
         let mut actions = Vec::new();
-        match self.validate(&steps).await {
+        match self.validate(steps).await {
             Ok(a) => actions = a,
             Err(Error::Refused { blockers: b }) => blockers.extend(b),
             Err(e) => return Err(e),
         }
-        match self.guard(&steps, history, forced) {
+        match self.guard(steps, history, unchecked) {
             Ok(()) => {}
             Err(Error::Refused { blockers: b }) => blockers.extend(b),
             Err(e) => return Err(e),
         }
+        Ok((actions, blockers))
+    }
+
+    /// [`Runner::vet`], refusing on any blocker.
+    async fn vetted(
+        &mut self,
+        steps: &[Step],
+        history: &[AppliedStage],
+        unchecked: bool,
+    ) -> Result<Vec<Vec<String>>, Error> {
+        let (actions, blockers) = self.vet(steps, history, unchecked).await?;
         if blockers.is_empty() {
-            Ok((steps, actions))
+            Ok(actions)
         } else {
             Err(Error::Refused { blockers })
         }

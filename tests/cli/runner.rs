@@ -731,3 +731,46 @@ fn history_and_event_log_keep_awkward_text_exactly() {
         );
     }
 }
+
+#[test]
+fn up_lists_archive_and_checker_blockers_together() {
+    let db = TestDb::sqlite();
+    let src = db.dir.path().join("both");
+    std::fs::create_dir_all(&src).unwrap();
+    let files = [
+        ("0001_nokey.up.sql", "CREATE TABLE nokey (a TEXT);\n"),
+        (
+            "0001_nokey.down.sql",
+            "-- migrate:allow lossy-down: test table\nDROP TABLE nokey;\n",
+        ),
+        (
+            "0002_drop.up.sql",
+            "-- migrate:archive\nDROP TABLE nokey;\n",
+        ),
+        ("0002_drop.down.sql", "CREATE TABLE nokey (a TEXT);\n"),
+        (
+            "0003_t.up.sql",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+        ),
+        ("0003_t.down.sql", "DROP TABLE t;\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    let s = src.to_str().unwrap();
+    db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+    let run = db.migrate(&["--source", s, "up"]).code(1);
+    assert!(
+        run.stderr
+            .contains("cannot archive nokey: nokey has no primary key"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("0003_t (main): checker error [lossy-down]"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.history().len(), 1, "nothing more ran");
+}
