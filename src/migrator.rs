@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::driver::{ConnectOptions, Driver};
 use crate::error::{Error, StepReport};
-use crate::history::verify;
+use crate::history::{AppliedStage, RowState, verify};
 use crate::plan::{StageFilter, UpScope, plan_up};
 use crate::runner::{RunOptions, Runner, UpRequest};
 use crate::source::{self, Source, StageKind};
@@ -64,6 +64,9 @@ pub struct PendingStage {
     pub migration: String,
     /// Stage.
     pub stage: StageKind,
+    /// Another instance is applying it right now (it holds the runner lock
+    /// and the stage is recorded as not yet complete).
+    pub running: bool,
 }
 
 /// What a start-up did.
@@ -240,25 +243,70 @@ impl Migrator {
     }
 
     /// What is pending (contracts included), without taking the lock: one
-    /// query. On MySQL a stage another instance is applying right now reads
-    /// as failed until it completes, and this returns `Error::Refused`.
+    /// query, for a readiness probe. A stage another instance is applying
+    /// right now outside a transaction (every stage on MySQL) is recorded as
+    /// failed until it completes; when the runner lock is held, such stages
+    /// are reported pending with `running` set instead of refusing. A stage
+    /// a crash really left failed is `Error::Refused`, as for `up`.
     pub async fn pending(&self, db: impl ConnectTo) -> Result<Vec<PendingStage>, Error> {
         let url = db.url();
         let mut driver = Driver::connect(&url, &self.connect).await?;
-        let history = driver.read_history_summary().await;
+        let result = self.pending_on(&mut driver).await;
         driver.close().await;
-        let history = history?.unwrap_or_default();
+        result
+    }
+
+    async fn pending_on(&self, driver: &mut Driver) -> Result<Vec<PendingStage>, Error> {
+        let history = driver.read_history_summary().await?.unwrap_or_default();
         let v = verify(&self.source, &history);
-        let steps = plan_up(&self.source, &history, &v, &UpScope::default())
-            .map_err(|blockers| Error::Refused { blockers })?;
-        Ok(steps
-            .into_iter()
-            .map(|s| PendingStage {
-                version: s.version,
-                migration: format!("{}_{}", s.version_text, s.name),
-                stage: s.stage,
-            })
-            .collect())
+        let pending = |steps: Vec<crate::plan::Step>, running: &[(i64, StageKind)]| {
+            steps
+                .into_iter()
+                .map(|s| PendingStage {
+                    version: s.version,
+                    migration: format!("{}_{}", s.version_text, s.name),
+                    stage: s.stage,
+                    running: running.contains(&(s.version, s.stage)),
+                })
+                .collect()
+        };
+        let blockers = match plan_up(&self.source, &history, &v, &UpScope::default()) {
+            Ok(steps) => return Ok(pending(steps, &[])),
+            Err(blockers) => blockers,
+        };
+        let failed: Vec<(i64, StageKind)> = history
+            .iter()
+            .filter(|r| r.state == RowState::Failed)
+            .map(|r| (r.version, r.stage))
+            .collect();
+        if failed.is_empty() {
+            return Err(Error::Refused { blockers });
+        }
+        // Failed rows: in progress elsewhere, or cut by a crash? The lock says.
+        match driver.lock(Duration::ZERO).await {
+            Ok(()) => {
+                // Nobody is running: re-read under the lock (the run that
+                // held the failed row may have completed meanwhile).
+                let history = driver.read_history_summary().await;
+                driver.unlock().await;
+                let history = history?.unwrap_or_default();
+                let v = verify(&self.source, &history);
+                let steps = plan_up(&self.source, &history, &v, &UpScope::default())
+                    .map_err(|blockers| Error::Refused { blockers })?;
+                Ok(pending(steps, &[]))
+            }
+            Err(Error::LockTimeout { .. }) => {
+                let rest: Vec<AppliedStage> = history
+                    .into_iter()
+                    .filter(|r| r.state != RowState::Failed)
+                    .collect();
+                let v = verify(&self.source, &rest);
+                let steps = plan_up(&self.source, &rest, &v, &UpScope::default())
+                    .map_err(|blockers| Error::Refused { blockers })?;
+                Ok(pending(steps, &failed))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Brings the database up to date under the policy. `db` is a URL, or
@@ -333,6 +381,7 @@ impl Migrator {
                     version: s.version,
                     migration: format!("{}_{}", s.version_text, s.name),
                     stage: s.stage,
+                    running: false,
                 })
                 .collect();
         if !contracts_left.is_empty() {

@@ -281,3 +281,63 @@ fn runs_on_the_applications_sqlx_pool() {
         assert_eq!(db.history().len(), 9, "{kind:?}");
     }
 }
+
+#[test]
+fn pending_reports_a_stage_another_instance_is_applying() {
+    for db in TestDb::all() {
+        let src = db.dir.path().join("slow");
+        std::fs::create_dir_all(&src).unwrap();
+        let slow = match db.kind {
+            Kind::Postgres => "SELECT pg_sleep(3)",
+            Kind::Mysql => "SELECT SLEEP(3)",
+            Kind::Sqlite => {
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c"
+            }
+        };
+        // Outside a transaction: recorded failed until it completes.
+        std::fs::write(
+            src.join("0001_slow.up.sql"),
+            format!(
+                "-- migrate:no-transaction\nCREATE TABLE t (id INTEGER PRIMARY KEY);\n{slow};\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("0001_slow.down.sql"),
+            "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
+        )
+        .unwrap();
+        let migrator = Migrator::from_dir(&src).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args([
+                "--database-url",
+                &db.url,
+                "--source",
+                src.to_str().unwrap(),
+                "up",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let rt = crate::support::rt();
+        let mut seen_running = false;
+        while child.try_wait().unwrap().is_none() {
+            // A readiness probe during another instance's migration: never an error.
+            let pending = rt
+                .block_on(migrator.pending(&db.url))
+                .unwrap_or_else(|e| panic!("{:?}: pending failed mid-migration: {e}", db.kind));
+            if let [p] = pending.as_slice() {
+                seen_running |= p.running;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(child.wait().unwrap().success());
+        assert!(seen_running, "{:?}: never saw the stage running", db.kind);
+        assert!(rt.block_on(migrator.pending(&db.url)).unwrap().is_empty());
+        // A failed row nobody is working on (what a crash leaves): refused.
+        db.execute("UPDATE _migrate_applied SET state = 'failed'");
+        let err = rt.block_on(migrator.pending(&db.url)).unwrap_err();
+        assert!(err.to_string().contains("migrate resolve 1:main"), "{err}");
+    }
+}
