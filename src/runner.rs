@@ -357,7 +357,12 @@ impl Runner {
                 let holder = holder.unwrap_or_else(|| "another migrate run".into());
                 Ok(status.running_under(&holder))
             }
-            Err(e) => Err(e),
+            // No lock to probe (a read-only directory beside a SQLite file,
+            // say): status still answers, as it did without the probe.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell a stage in progress from a failed one: the runner lock is unavailable");
+                Ok(status)
+            }
         }
     }
 

@@ -774,3 +774,34 @@ fn up_lists_archive_and_checker_blockers_together() {
     );
     assert_eq!(db.history().len(), 1, "nothing more ran");
 }
+
+#[test]
+fn status_answers_when_the_lock_cannot_be_probed() {
+    let db = TestDb::sqlite();
+    let src = db.dir.path().join("m");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("0001_t.down.sql"),
+        "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
+    )
+    .unwrap();
+    let s = src.to_str().unwrap();
+    db.migrate(&["--source", s, "up"]).ok();
+    db.execute("UPDATE _migrate_applied SET state = 'failed', failed_direction = 'up', statements_done = 0");
+    // The lock file's place is taken by a directory: the probe fails.
+    let lock = db.dir.path().join("test.db.migrate-lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    let st = db.migrate(&["--source", s, "status"]).ok();
+    assert!(st.stdout.contains("failed during up"), "{}", st.all());
+    assert!(
+        st.stdout.contains("0 applied, 0 pending, 1 failed"),
+        "{}",
+        st.all()
+    );
+}
