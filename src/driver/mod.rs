@@ -214,7 +214,6 @@ pub struct Event {
 enum RunnerLock {
     Session(AnyConnection),
     File(std::fs::File),
-    Memory(sqlite::MemoryLock),
     None,
 }
 
@@ -229,6 +228,9 @@ pub struct Driver {
     tables: Tables,
     lock_timeout: Duration,
     session_ready: bool,
+    /// For a shared in-memory SQLite database: this process's turn on it,
+    /// held from connect to close (see [`Driver::connect`]).
+    _memory_turn: Option<sqlite::MemoryLock>,
 }
 
 /// Names of the history tables.
@@ -241,6 +243,9 @@ pub(crate) struct Tables {
     pub checkpoints: String,
     pub prefix: String,
 }
+
+/// How long a run waits for its turn on a shared in-memory SQLite database.
+const MEMORY_TURN_WAIT: Duration = Duration::from_secs(60);
 
 /// The history tables' own schema version, stored in the meta table.
 pub const HISTORY_SCHEMA_VERSION: i64 = 1;
@@ -255,6 +260,20 @@ impl Driver {
         let secrets = secrets_of(url);
         let redacted_url = redact_url(url);
         let real_url = normalize_url(backend, url);
+        // A shared-cache in-memory database answers SQLITE_LOCKED at once,
+        // busy timeout or not, while another connection writes: migrate's
+        // runs in this process take turns on it from connect to close.
+        let memory_turn = match sqlite::shared_memory_name(&real_url) {
+            Some(name) if backend == Backend::Sqlite => Some(
+                sqlite::MemoryLock::wait(&name, MEMORY_TURN_WAIT)
+                    .await
+                    .ok_or_else(|| Error::LockTimeout {
+                        waited: MEMORY_TURN_WAIT,
+                        holder: Some("another migrate run in this process".into()),
+                    })?,
+            ),
+            _ => None,
+        };
         let conn = connect_raw(&real_url, &redacted_url, &secrets).await?;
         let prefix = options.table_prefix.clone();
         let mut driver = Driver {
@@ -274,6 +293,7 @@ impl Driver {
             },
             lock_timeout: options.lock_timeout,
             session_ready: false,
+            _memory_turn: memory_turn,
         };
         if backend == Backend::Sqlite {
             // In-process, so free: readers (`status`) wait for a writer
@@ -933,19 +953,12 @@ impl Driver {
                             });
                         }
                     },
-                    None => match sqlite::shared_memory_name(&self.url) {
-                        Some(name) => match sqlite::MemoryLock::try_lock(&name) {
-                            Some(lock) => {
-                                self.lock = Some(RunnerLock::Memory(lock));
-                                return Ok(());
-                            }
-                            None => Ok(false),
-                        },
-                        None => {
-                            self.lock = Some(RunnerLock::None);
-                            return Ok(());
-                        }
-                    },
+                    // In memory: private to this connection, or shared and
+                    // already this run's turn since connect.
+                    None => {
+                        self.lock = Some(RunnerLock::None);
+                        return Ok(());
+                    }
                 },
             };
             match got {
@@ -998,7 +1011,6 @@ impl Driver {
             Some(RunnerLock::File(file)) => {
                 let _ = file.unlock();
             }
-            Some(RunnerLock::Memory(lock)) => drop(lock),
             Some(RunnerLock::None) | None => {}
         }
     }

@@ -66,11 +66,27 @@ pub(super) fn shared_memory_name(url: &str) -> Option<String> {
 
 static MEMORY_LOCKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The runner lock of a shared in-memory database, released on drop.
+/// A run's turn on a shared in-memory database, released on drop.
 #[derive(Debug)]
 pub(super) struct MemoryLock(String);
 
 impl MemoryLock {
+    /// Waits (polling, never blocking the runtime) for the turn on `name`.
+    pub(super) async fn wait(name: &str, wait: Duration) -> Option<MemoryLock> {
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(2);
+        loop {
+            if let Some(lock) = MemoryLock::try_lock(name) {
+                return Some(lock);
+            }
+            if started.elapsed() >= wait {
+                return None;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
     pub(super) fn try_lock(name: &str) -> Option<MemoryLock> {
         let mut held = MEMORY_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
         if held.iter().any(|h| h == name) {
