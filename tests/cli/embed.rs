@@ -285,41 +285,8 @@ fn runs_on_the_applications_sqlx_pool() {
 #[test]
 fn pending_reports_a_stage_another_instance_is_applying() {
     for db in TestDb::all() {
-        let src = db.dir.path().join("slow");
-        std::fs::create_dir_all(&src).unwrap();
-        let slow = match db.kind {
-            Kind::Postgres => "SELECT pg_sleep(3)",
-            Kind::Mysql => "SELECT SLEEP(3)",
-            Kind::Sqlite => {
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c"
-            }
-        };
-        // Outside a transaction: recorded failed until it completes.
-        std::fs::write(
-            src.join("0001_slow.up.sql"),
-            format!(
-                "-- migrate:no-transaction\nCREATE TABLE t (id INTEGER PRIMARY KEY);\n{slow};\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("0001_slow.down.sql"),
-            "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
-        )
-        .unwrap();
+        let (src, mut child) = db.start_slow_up();
         let migrator = Migrator::from_dir(&src).unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
-            .args([
-                "--database-url",
-                &db.url,
-                "--source",
-                src.to_str().unwrap(),
-                "up",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
         let rt = crate::support::rt();
         let mut seen_running = false;
         while child.try_wait().unwrap().is_none() {

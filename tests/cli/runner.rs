@@ -572,36 +572,8 @@ fn lock_wait_is_bounded_and_names_the_holder() {
 #[test]
 fn status_tells_a_stage_in_progress_from_one_a_crash_cut() {
     for db in TestDb::all() {
-        let src = db.dir.path().join("slow");
-        std::fs::create_dir_all(&src).unwrap();
-        // Outside a transaction, so its row reads `failed` until it completes.
-        let slow = match db.kind {
-            Kind::Postgres => "SELECT pg_sleep(3)",
-            Kind::Mysql => "SELECT SLEEP(3)",
-            Kind::Sqlite => {
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c"
-            }
-        };
-        std::fs::write(
-            src.join("0001_slow.up.sql"),
-            format!(
-                "-- migrate:no-transaction\nCREATE TABLE t (id INTEGER PRIMARY KEY);\n{slow};\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            src.join("0001_slow.down.sql"),
-            "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
-        )
-        .unwrap();
+        let (src, mut child) = db.start_slow_up();
         let s = src.to_str().unwrap().to_string();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
-            .args(["--database-url", &db.url, "--source", &s, "up"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut child = child;
         let mut seen_running = false;
         let mut seen_failed = false;
         while child.try_wait().unwrap().is_none() {

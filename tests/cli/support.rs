@@ -300,3 +300,42 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+impl TestDb {
+    /// A migration directory `slow` holding one stage that runs for about
+    /// three seconds outside a transaction (so its history row reads
+    /// `failed` until it completes), and a `migrate up` of it started in
+    /// the background.
+    pub fn start_slow_up(&self) -> (PathBuf, std::process::Child) {
+        let src = self.dir.path().join("slow");
+        std::fs::create_dir_all(&src).unwrap();
+        let slow = match self.kind {
+            Kind::Postgres => "SELECT pg_sleep(3)",
+            Kind::Mysql => "SELECT SLEEP(3)",
+            Kind::Sqlite => {
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c"
+            }
+        };
+        std::fs::write(
+            src.join("0001_slow.up.sql"),
+            format!(
+                "-- migrate:no-transaction\nCREATE TABLE t (id INTEGER PRIMARY KEY);\n{slow};\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("0001_slow.down.sql"),
+            "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(["--database-url", &self.url, "--source"])
+            .arg(&src)
+            .arg("up")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        (src, child)
+    }
+}
