@@ -137,7 +137,7 @@ pub async fn adopt(
                 source
                     .migrations
                     .iter()
-                    .filter(|m| m.version <= version)
+                    .filter(|m| !crate::source::beyond(m.version, version))
                     .map(|m| m.version),
             );
             if source.get(version).is_none() {

@@ -244,7 +244,7 @@ impl Embed {
                 report,
             });
         }
-        let files = files_read(&source);
+        let files = source.files.clone();
         let generated = generated_path(out_dir, &self.dir);
         let code = self.code(&files)?;
         if let Some(parent) = generated.parent() {
@@ -295,24 +295,6 @@ fn generated_path(out_dir: &Path, dir: &str) -> PathBuf {
         "{}/migrate-embed/{dir}/embedded.rs",
         out_dir.display()
     ))
-}
-
-/// Every file the loader read: each script, and `checkpoints.toml`.
-fn files_read(source: &Source) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = source
-        .migrations
-        .iter()
-        .flat_map(|m| &m.stages)
-        .flat_map(|s| std::iter::once(&s.up).chain(s.down.as_ref()))
-        .map(|script| script.path.clone())
-        .collect();
-    let checkpoints = source.dir.join("checkpoints.toml");
-    if checkpoints.is_file() {
-        files.push(checkpoints);
-    }
-    files.sort();
-    files.dedup();
-    files
 }
 
 fn diagnostic(d: &check::Diagnostic) -> String {

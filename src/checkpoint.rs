@@ -83,7 +83,7 @@ pub fn state_of_source_target(source: &Source, target: &str) -> Result<State, St
     for m in source
         .migrations
         .iter()
-        .take_while(|m| m.version <= version)
+        .take_while(|m| !crate::source::beyond(m.version, version))
     {
         for s in &m.stages {
             if m.version == version && stage.is_some_and(|want| s.kind > want) {

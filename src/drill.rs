@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::plan::StageFilter;
 use crate::redact::redact_url;
 use crate::runner::{DownRequest, DownSpec, RunOptions, Runner, Target, UpRequest};
-use crate::source::{Source, StageKind};
+use crate::source::{Source, StageKind, cmp_versions};
 
 /// What a drill found for one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -299,15 +299,13 @@ async fn stages(
     on: &mut (dyn FnMut(&StageDrill, usize, usize) + Send),
 ) -> Result<Vec<StageDrill>, Error> {
     if let Some(from) = options.from
-        && source.migrations.iter().any(|m| m.version < from)
-    {
-        let before = source
+        && let Some(before) = source
             .migrations
             .iter()
-            .filter(|m| m.version < from)
+            .take_while(|m| cmp_versions(m.version, from).is_lt())
+            .last()
             .map(|m| m.version)
-            .max()
-            .unwrap_or(0);
+    {
         runner
             .up(
                 &UpRequest {
@@ -322,7 +320,11 @@ async fn stages(
     let todo: Vec<(&crate::source::Migration, &crate::source::Stage)> = source
         .migrations
         .iter()
-        .filter(|m| options.from.is_none_or(|f| m.version >= f))
+        .filter(|m| {
+            options
+                .from
+                .is_none_or(|f| cmp_versions(m.version, f).is_ge())
+        })
         .flat_map(|m| m.stages.iter().map(move |s| (m, s)))
         .collect();
     let total = todo.len();

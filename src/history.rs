@@ -166,7 +166,7 @@ mod tests {
                     down: Some(script("DROP TABLE a;")),
                 }],
             }],
-            checkpoints: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::history::{AppliedStage, RowState, Verification};
-use crate::source::{Direction, Script, Source, StageKind};
+use crate::source::{Direction, Script, Source, StageKind, beyond, cmp_versions};
 
 /// One stage to apply or revert.
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +91,7 @@ pub struct UpScope {
 
 impl UpScope {
     fn includes(&self, version: i64, stage: StageKind) -> bool {
-        self.to.is_none_or(|to| version <= to)
+        self.to.is_none_or(|to| !beyond(version, to))
             && self
                 .within
                 .as_ref()
@@ -146,14 +146,19 @@ pub fn plan_up(
             .iter()
             .any(|r| r.version == version && r.stage == stage)
     };
-    let newest_applied = applied.iter().map(|r| r.version).max();
+    let newest_applied = applied
+        .iter()
+        .map(|r| r.version)
+        .max_by(|a, b| cmp_versions(*a, *b));
     let mut steps = Vec::new();
     for m in &source.migrations {
         if !m.stages.iter().any(|s| scope.includes(m.version, s.kind)) {
             continue;
         }
         let untouched = m.stages.iter().all(|s| !is_applied(m.version, s.kind));
-        if untouched && let Some(newest) = newest_applied.filter(|&n| n > m.version) {
+        if untouched
+            && let Some(newest) = newest_applied.filter(|&n| cmp_versions(n, m.version).is_gt())
+        {
             blockers.push(Blocker {
                 version: Some(m.version),
                 message: format!(
@@ -231,7 +236,7 @@ pub fn plan_down_parts(
     rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     let chosen: Vec<&AppliedStage> = match target {
         DownTarget::Steps(n) => rows.into_iter().take(*n).collect(),
-        DownTarget::Version(v) => rows.into_iter().filter(|r| r.version > *v).collect(),
+        DownTarget::Version(v) => rows.into_iter().filter(|r| beyond(r.version, *v)).collect(),
         DownTarget::State(state) => rows
             .into_iter()
             .filter(|r| !state.contains(&(r.version, r.stage)))
@@ -320,7 +325,7 @@ mod tests {
                     }],
                 })
                 .collect(),
-            checkpoints: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -22,7 +22,7 @@ use crate::driver::{
 use crate::error::{DbError, Error, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
 use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up};
-use crate::source::{Direction, DirectiveKind, Script, Source, StageKind};
+use crate::source::{Direction, DirectiveKind, Script, Source, StageKind, template};
 use crate::sql::{Statement, split};
 
 /// How many run starting points (`@previous` and before) are kept.
@@ -911,13 +911,23 @@ impl Runner {
             let mut acts = Vec::new();
             match self.prepare(step) {
                 Err(b) => blockers.push(b),
-                Ok((statements, _)) if statements.is_empty() && step.direction == Direction::Up => {
-                    // Recording an empty up as applied would turn the
-                    // statements written into it later into drift.
+                Ok((statements, _))
+                    if statements.is_empty()
+                        && step.direction == Direction::Up
+                        && template::is_untouched(
+                            &step.script.sql,
+                            &step.name,
+                            step.stage,
+                            Direction::Up,
+                        ) =>
+                {
+                    // Recording an untouched template as applied would turn
+                    // the statements written into it later into drift. (An
+                    // up of only comments is a no-op, applied and recorded.)
                     blockers.push(Blocker {
                         version: Some(step.version),
                         message: format!(
-                            "{}: {} has no statements (a fresh template?): write the migration, or delete the file",
+                            "{}: template not filled in: {} is still the template `migrate new` wrote; write the migration, or delete its files",
                             step.label(),
                             step.script.path.display()
                         ),
@@ -1726,7 +1736,7 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
             }),
         }
     }
-    migrations.sort_by_key(|m| m.version);
+    migrations.sort_by(|a, b| crate::source::cmp_versions(a.version, b.version));
     let count = |state: &str| {
         migrations
             .iter()

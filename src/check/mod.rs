@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::source::{DirectiveKind, Migration, Scope, Script, Source, Stage};
+use crate::source::baseline::{self, Baseline};
+use crate::source::{DirectiveKind, Migration, Scope, Script, Source, Stage, WarningKind};
 use crate::sql::{Dialect, Statement, split};
 use ir::{Action, Op, Read};
 use schema::{Missing, Schema};
@@ -71,6 +72,9 @@ pub struct Diagnostic {
     /// The statement's first line, for the human report.
     #[serde(skip)]
     pub excerpt: String,
+    /// [`baseline::fingerprint`] of the statement (or file) it is about.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// Settings of a check run.
@@ -120,6 +124,8 @@ pub struct Stmt {
     pub read: Read,
     /// `-- migrate:archive` stands above it.
     pub archived: bool,
+    /// [`baseline::fingerprint`] of its text.
+    pub fingerprint: String,
 }
 
 /// A finding before suppressions and settings.
@@ -141,6 +147,8 @@ pub struct Finding {
     pub help: String,
     /// Overrides the rule's default severity (an accepted decision is info).
     pub severity: Option<Severity>,
+    /// [`baseline::fingerprint`] of the statement (or file) it is about.
+    pub fingerprint: String,
 }
 
 /// What a rule sees of one stage.
@@ -196,6 +204,7 @@ impl StageCx<'_> {
             message,
             help,
             severity: None,
+            fingerprint: stmt.fingerprint.clone(),
         }
     }
 
@@ -216,6 +225,7 @@ impl StageCx<'_> {
             message,
             help,
             severity: None,
+            fingerprint: baseline::fingerprint(&script.sql),
         }
     }
 
@@ -356,6 +366,7 @@ fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
                 archived: script
                     .directives_for(line)
                     .any(|d| d.kind == DirectiveKind::Archive),
+                fingerprint: baseline::fingerprint(s.text(&script.sql)),
             }
         })
         .collect()
@@ -448,6 +459,26 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             touched.merge(&mut whole, &after_up);
         }
     }
+    for w in &source.warnings {
+        findings.push(Finding {
+            rule: match w.kind {
+                WarningKind::IgnoredFile => rules::ignored_file::ID,
+                WarningKind::VersionOrder => rules::version_order::ID,
+            },
+            file: w.path.clone(),
+            line: 1,
+            column: 1,
+            excerpt: String::new(),
+            message: w.message.clone(),
+            help: match w.kind {
+                WarningKind::IgnoredFile => "move it out of the migrations directory, or give it a version if it is a migration",
+                WarningKind::VersionOrder => "give the versions the same number of digits",
+            }
+            .into(),
+            severity: None,
+            fingerprint: baseline::fingerprint(&w.message),
+        });
+    }
     finish(source, findings, options)
 }
 
@@ -508,6 +539,7 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
             message,
             help,
             severity: None,
+            fingerprint: String::new(),
         };
         if reason.trim().is_empty() {
             kept.push(at(
@@ -564,14 +596,82 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                 message: f.message,
                 help: f.help,
                 excerpt: f.excerpt,
+                fingerprint: f.fingerprint,
             })
         })
         .collect();
+    if let Some(b) = &source.baseline {
+        apply_baseline(source, b, &mut diagnostics);
+    }
     diagnostics.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.rule).cmp(&(&b.file, b.line, b.column, b.rule))
     });
     diagnostics.dedup();
     Report { diagnostics }
+}
+
+/// Findings the baseline lists (same file, rule and statement) become info,
+/// "accepted (baseline)"; a finding of a rule the baseline lists for that
+/// file, on a statement that has changed, stays and says so; entries that
+/// match nothing are reported as unused.
+fn apply_baseline(source: &Source, baseline: &Baseline, diagnostics: &mut Vec<Diagnostic>) {
+    let mut used = vec![false; baseline.accepted.len()];
+    let mut by_key: std::collections::HashMap<(&str, &str), Vec<usize>> = Default::default();
+    for (i, e) in baseline.accepted.iter().enumerate() {
+        by_key
+            .entry((e.file.as_str(), e.rule.as_str()))
+            .or_default()
+            .push(i);
+    }
+    for d in diagnostics.iter_mut() {
+        if d.severity == Severity::Info {
+            continue;
+        }
+        let file = baseline::relative(&source.dir, Path::new(&d.file));
+        let Some(entries) = by_key.get(&(file.as_str(), d.rule)) else {
+            continue;
+        };
+        // One entry per finding: two findings on one statement have two
+        // entries, so take an unused one first.
+        let matching = |i: &&usize| baseline.accepted[**i].statement == d.fingerprint;
+        let entry = entries
+            .iter()
+            .filter(matching)
+            .find(|&&i| !used[i])
+            .or_else(|| entries.iter().find(matching));
+        match entry {
+            Some(&i) => {
+                used[i] = true;
+                d.severity = Severity::Info;
+                d.message = format!("accepted (baseline): {}", d.message);
+            }
+            None => {
+                d.help = format!(
+                    "{}; {} accepted a `{}` finding in this file for a statement that has changed since: a changed statement is checked again",
+                    d.help,
+                    baseline::FILE,
+                    d.rule
+                );
+            }
+        }
+    }
+    let path = source.dir.join(baseline::FILE).display().to_string();
+    for (e, _) in baseline.accepted.iter().zip(&used).filter(|(_, u)| !**u) {
+        diagnostics.push(Diagnostic {
+            rule: rules::unused_suppression::ID,
+            severity: registry::rule(rules::unused_suppression::ID).map_or(Severity::Warning, |r| r.severity),
+            file: path.clone(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "the baseline accepts a `{}` finding in {} that is no longer found (statement {})",
+                e.rule, e.file, e.statement
+            ),
+            help: "the statement was fixed, edited or removed: run `migrate baseline --reason ...` again to rewrite the baseline".into(),
+            excerpt: String::new(),
+            fingerprint: String::new(),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -614,7 +714,7 @@ pub(crate) mod testing {
                     }],
                 })
                 .collect(),
-            checkpoints: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -48,6 +48,7 @@ pub static RULES: &[RuleInfo] = &[
         Some(unstaged_breaking_change::check)
     ),
     rule!(needs_no_transaction, Some(needs_no_transaction::check)),
+    rule!(empty_stage, Some(empty_stage::check)),
     rule!(archive_needs_key, Some(archive_needs_key::check)),
     rule!(suppression_without_reason, None),
     rule!(unused_suppression, None),
@@ -56,6 +57,8 @@ pub static RULES: &[RuleInfo] = &[
     rule!(constraint_not_valid, Some(constraint_not_valid::check)),
     rule!(table_rewrite, Some(table_rewrite::check)),
     rule!(not_null_scan, Some(not_null_scan::check)),
+    rule!(ignored_file, None),
+    rule!(version_order, None),
 ];
 
 /// The rule with this id.
@@ -82,7 +85,7 @@ mod tests {
             assert!(r.source.contains("fn ok_"), "{} has no ok test", r.id);
             assert!(r.source.contains("fn err_"), "{} has no err test", r.id);
         }
-        assert_eq!(RULES.len(), 16);
+        assert_eq!(RULES.len(), 19);
     }
 }
 

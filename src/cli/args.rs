@@ -129,6 +129,12 @@ pub enum Command {
     )]
     Check(CheckArgs),
 
+    /// Accept every current checker finding, with one reason, in migrate-baseline.toml beside the migrations.
+    #[command(
+        after_help = "Adopting a history with findings in migrations already in production: `check`, `up`\nand `down` then report those as accepted (baseline) and still fail on every new\nfinding, and on an accepted one whose statement has changed.\n\nExamples:\n  migrate baseline --reason \"adopted from diesel; these downs were always lossy\"\n  migrate baseline --reason \"...\" --dry-run"
+    )]
+    Baseline(BaselineArgs),
+
     /// Show a checker rule's documentation.
     #[command(after_help = "Example:\n  migrate explain lossy-down")]
     Explain {
@@ -323,6 +329,22 @@ pub struct CheckArgs {
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+}
+
+/// `migrate baseline`.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Why these findings are accepted (written into the file).
+    #[arg(long)]
+    pub reason: String,
+
+    /// SQL dialect [default: as for `migrate check`].
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
+
+    /// Show what would be accepted and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Dialects the checker knows.

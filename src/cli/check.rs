@@ -7,16 +7,16 @@ use serde_json::json;
 
 use migrate::check::registry::{RULES, rule};
 use migrate::check::{self, CheckOptions, Report, Severity};
-use migrate::source;
+use migrate::source::{self, baseline};
 use migrate::sql::Dialect;
 
-use super::args::{CheckArgs, DialectArg};
+use super::args::{BaselineArgs, CheckArgs, DialectArg};
 use super::output::Format;
 use super::output::style::{BAD, BOLD, DIM, WARN};
 use super::{CliResult, Failure, Out, Settings};
 
-fn dialect(settings: &Settings, args: &CheckArgs) -> Dialect {
-    let flag = args.dialect.map(|d| match d {
+fn dialect(settings: &Settings, flag: Option<DialectArg>) -> Dialect {
+    let flag = flag.map(|d| match d {
         DialectArg::Postgres => Dialect::Postgres,
         DialectArg::Mysql => Dialect::Mysql,
         DialectArg::Sqlite => Dialect::Sqlite,
@@ -41,7 +41,7 @@ pub fn run(settings: &Settings, args: &CheckArgs, out: &mut Out) -> CliResult {
     }
     let src = source::load(&settings.source)?;
     let options = CheckOptions {
-        dialect: dialect(settings, args),
+        dialect: dialect(settings, args.dialect),
         severities: settings.check_severities.clone(),
     };
     let report = check::check(&src, &options);
@@ -70,6 +70,85 @@ pub fn run(settings: &Settings, args: &CheckArgs, out: &mut Out) -> CliResult {
             if report.warnings() == 1 { "" } else { "s" }
         ))
         .silent());
+    }
+    Ok(())
+}
+
+/// `migrate baseline`: every finding of `check` (errors and warnings; the
+/// baseline in place is ignored) into migrate-baseline.toml, with the reason.
+pub fn baseline(settings: &Settings, args: &BaselineArgs, out: &mut Out) -> CliResult {
+    if args.reason.trim().is_empty() {
+        return Err(Failure::input(anyhow!(
+            "--reason is empty: write why these findings are accepted"
+        )));
+    }
+    let mut src = source::load(&settings.source)?;
+    src.baseline = None;
+    let options = CheckOptions {
+        dialect: dialect(settings, args.dialect),
+        severities: settings.check_severities.clone(),
+    };
+    let report = check::check(&src, &options);
+    let accepted: Vec<&check::Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity > Severity::Info)
+        .collect();
+    let file = baseline::Baseline {
+        reason: args.reason.clone(),
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        accepted: accepted
+            .iter()
+            .map(|d| baseline::Entry {
+                file: baseline::relative(&src.dir, std::path::Path::new(&d.file)),
+                rule: d.rule.to_string(),
+                statement: d.fingerprint.clone(),
+            })
+            .collect(),
+    };
+    let path = src.dir.join(baseline::FILE);
+    if !args.dry_run {
+        std::fs::write(&path, file.render())
+            .map_err(|e| Failure::failed(anyhow!("cannot write {}: {e}", path.display())))?;
+    }
+    let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
+    for d in &accepted {
+        *by_rule.entry(d.rule).or_default() += 1;
+    }
+    if out.human() {
+        let verb = if args.dry_run {
+            "would accept"
+        } else {
+            "accepted"
+        };
+        writeln!(
+            out,
+            "{verb} {} finding{} in {} ({} error{}, {} warning{})",
+            accepted.len(),
+            if accepted.len() == 1 { "" } else { "s" },
+            path.display(),
+            report.errors(),
+            if report.errors() == 1 { "" } else { "s" },
+            report.warnings(),
+            if report.warnings() == 1 { "" } else { "s" },
+        )?;
+        for (rule, n) in &by_rule {
+            writeln!(out, "  {n:>5}  {rule}")?;
+        }
+        if !args.dry_run {
+            writeln!(
+                out,
+                "{DIM}`migrate check` now reports them as accepted (baseline) and fails on new ones; commit {}{DIM:#}",
+                baseline::FILE
+            )?;
+        }
+    } else {
+        out.json(&json!({
+            "file": path.display().to_string(),
+            "written": !args.dry_run,
+            "accepted": accepted.len(),
+            "by_rule": by_rule,
+        }))?;
     }
     Ok(())
 }

@@ -13,6 +13,9 @@ use super::{CliResult, Out, Settings};
 struct ListView<'a> {
     source: String,
     migrations: Vec<MigrationView<'a>>,
+    /// Files passed over and order doubts ([`source::SourceWarning`]).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [source::SourceWarning],
 }
 
 #[derive(Serialize)]
@@ -72,8 +75,12 @@ pub fn run(settings: &Settings, out: &mut Out) -> CliResult {
         out.json(&ListView {
             source: src.dir.display().to_string(),
             migrations: src.migrations.iter().map(view).collect(),
+            warnings: &src.warnings,
         })?;
         return Ok(());
+    }
+    for w in &src.warnings {
+        writeln!(out, "{WARN}warning{WARN:#}: {w}")?;
     }
     if src.migrations.is_empty() {
         writeln!(

@@ -184,6 +184,7 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             reason,
         } => run::adopt(settings, &from, dry_run, &reason, &mut out),
         Command::Check(args) => check::run(settings, &args, &mut out),
+        Command::Baseline(args) => check::baseline(settings, &args, &mut out),
         Command::Explain { rule } => check::explain(&rule, &mut out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -6,18 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use migrate::source::{self, Layout};
+use migrate::source::Direction::{Down, Up};
+use migrate::source::StageKind::{Contract, Expand, Main};
+use migrate::source::{self, Layout, template};
 
 use super::args::{NewArgs, NewLayout};
 use super::{CliResult, Failure, Out, Settings};
-
-const UP: &str = "-- {title}: what this migration changes, and why.\n";
-const DOWN: &str = "-- Undo exactly what the up did, without losing data written since.\n-- Dropping something the up created loses it: put `-- migrate:archive`\n-- directly above such a DROP, or declare the down irreversible.\n";
-const EXPAND_UP: &str = "-- {title} (expand): only add. The running application must keep working:\n-- new columns nullable or with a default, no drops, no renames.\n";
-const EXPAND_DOWN: &str = "-- Undo the expand. It added what the new application writes to: archive\n-- before dropping (`-- migrate:archive` directly above the DROP).\n";
-const CONTRACT_UP: &str = "-- {title} (contract): remove what only the old application used, once\n-- no instance of it is running. Archive what you drop so that it can come back.\n";
-const CONTRACT_DOWN: &str =
-    "-- Undo the contract: re-create what it removed; archived data is restored.\n";
 
 pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
     let dir = &settings.source;
@@ -52,33 +46,33 @@ pub fn run(settings: &Settings, args: &NewArgs, out: &mut Out) -> CliResult {
     };
     let version = next_version(&existing, &utc_now_digits());
     let stem = format!("{version}_{name}");
-    let title = name.replace('_', " ");
-    let fill = |t: &str| t.replace("{title}", &title);
+    let t = |stage, direction| template::template(&name, stage, direction);
     let files: Vec<(PathBuf, String)> = match layout {
         Layout::Flat => vec![
-            (dir.join(format!("{stem}.up.sql")), fill(UP)),
-            (dir.join(format!("{stem}.down.sql")), fill(DOWN)),
+            (dir.join(format!("{stem}.up.sql")), t(Main, Up)),
+            (dir.join(format!("{stem}.down.sql")), t(Main, Down)),
         ],
         Layout::Dir => vec![
-            (dir.join(&stem).join("up.sql"), fill(UP)),
-            (dir.join(&stem).join("down.sql"), fill(DOWN)),
+            (dir.join(&stem).join("up.sql"), t(Main, Up)),
+            (dir.join(&stem).join("down.sql"), t(Main, Down)),
         ],
         Layout::Single => vec![(
             dir.join(format!("{stem}.sql")),
             format!(
                 "-- migrate:up\n{}\n\n-- migrate:down\n{}",
-                fill(UP),
-                fill(DOWN)
+                t(Main, Up),
+                t(Main, Down)
             ),
         )],
+        Layout::Flyway => vec![
+            (dir.join(format!("V{version}__{name}.sql")), t(Main, Up)),
+            (dir.join(format!("U{version}__{name}.sql")), t(Main, Down)),
+        ],
         Layout::Staged => vec![
-            (dir.join(&stem).join("expand.up.sql"), fill(EXPAND_UP)),
-            (dir.join(&stem).join("expand.down.sql"), fill(EXPAND_DOWN)),
-            (dir.join(&stem).join("contract.up.sql"), fill(CONTRACT_UP)),
-            (
-                dir.join(&stem).join("contract.down.sql"),
-                fill(CONTRACT_DOWN),
-            ),
+            (dir.join(&stem).join("expand.up.sql"), t(Expand, Up)),
+            (dir.join(&stem).join("expand.down.sql"), t(Expand, Down)),
+            (dir.join(&stem).join("contract.up.sql"), t(Contract, Up)),
+            (dir.join(&stem).join("contract.down.sql"), t(Contract, Down)),
         ],
     };
     for (path, text) in &files {
@@ -135,39 +129,50 @@ fn utc_now_digits() -> String {
 
 /// The next version, spelled in the style the directory already uses:
 /// sequential numbers keep their zero padding, diesel timestamps keep their
-/// dashes, and anything else gets a `YYYYMMDDHHMMSS` UTC timestamp. The
-/// result is always greater than every existing version.
+/// dashes (and diesel 2.2's `-0000` suffix), and anything else gets a
+/// `YYYYMMDDHHMMSS` UTC timestamp. The result runs after every existing
+/// version ([`source::cmp_versions`]).
 fn next_version(existing: &[source::Migration], now_digits: &str) -> String {
-    let Some(last) = existing.iter().max_by_key(|m| m.version) else {
+    // The source is in run order: the last migration runs last.
+    let Some(last) = existing.last() else {
         return now_digits.to_string();
     };
     let max = last.version;
-    if last.version_text.contains('-') {
-        let digits = if now_digits.parse::<i64>().is_ok_and(|n| n > max) {
-            now_digits.to_string()
+    let now: i64 = now_digits.parse().unwrap_or(0);
+    let after = |candidate: i64| {
+        if source::cmp_versions(candidate, max).is_gt() {
+            candidate
         } else {
-            (max + 1).to_string()
-        };
-        if digits.len() == 14 {
-            return format!(
-                "{}-{}-{}-{}",
-                &digits[..4],
-                &digits[4..6],
-                &digits[6..8],
-                &digits[8..]
-            );
+            max + 1
         }
-        return digits;
+    };
+    if last.version_text.contains('-') {
+        let diesel_2_2 = last.version_text.matches('-').count() >= 4;
+        let digits = after(if diesel_2_2 { now * 10_000 } else { now }).to_string();
+        return match digits.len() {
+            14 | 18 => {
+                let mut out = format!(
+                    "{}-{}-{}-{}",
+                    &digits[..4],
+                    &digits[4..6],
+                    &digits[6..8],
+                    &digits[8..14]
+                );
+                if digits.len() == 18 {
+                    out.push('-');
+                    out.push_str(&digits[14..]);
+                }
+                out
+            }
+            _ => digits,
+        };
     }
     let sequential = max < 10_000_000_000;
     if sequential {
         let width = last.version_text.len();
         return format!("{:0width$}", max + 1);
     }
-    match now_digits.parse::<i64>() {
-        Ok(n) if n > max => now_digits.to_string(),
-        _ => (max + 1).to_string(),
-    }
+    after(now).to_string()
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@
 //! - script text is normalised (BOM stripped, CRLF turned into LF) before it is
 //!   hashed or parsed, so a checkout on Windows is not drift.
 
+pub mod baseline;
 mod checksum;
 mod directive;
 mod files;
 mod name;
+pub mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,10 @@ pub use directive::{
     Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives,
 };
 pub use files::Embedded;
-pub use name::{VersionName, parse_version_name};
+pub use name::{
+    FlywayName, VersionName, beyond, cmp_versions, orders_disagree, parse_flyway_name,
+    parse_version_name,
+};
 
 use files::{Disk, Files, Tree};
 
@@ -42,6 +47,8 @@ pub enum Layout {
     Single,
     /// `<version>_<name>/expand.up.sql`, `expand.down.sql`, `contract.up.sql`, `contract.down.sql`.
     Staged,
+    /// `V<version>__<name>.sql` and its undo `U<version>__<name>.sql` (Flyway, refinery).
+    Flyway,
 }
 
 impl Layout {
@@ -52,6 +59,7 @@ impl Layout {
             Layout::Dir => "dir",
             Layout::Single => "single",
             Layout::Staged => "staged",
+            Layout::Flyway => "flyway",
         }
     }
 }
@@ -204,13 +212,25 @@ impl Migration {
     }
 }
 
-/// Every migration of a directory, in version order.
-#[derive(Debug, Clone, Serialize)]
+/// Every migration of a directory, in run order ([`cmp_versions`]).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Source {
     /// The directory.
     pub dir: PathBuf,
-    /// The migrations, sorted by version.
+    /// The migrations, in run order ([`cmp_versions`]).
     pub migrations: Vec<Migration>,
+    /// What the loader passed over or doubts, without failing: files beside
+    /// the migrations that are not migrations, versions whose order depends
+    /// on the convention. `list` and `check` show them.
+    #[serde(skip)]
+    pub warnings: Vec<SourceWarning>,
+    /// Every file the loader read (scripts, `checkpoints.toml`,
+    /// `metadata.toml`, the baseline): what an embedded copy must hold.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
+    /// `migrate-baseline.toml`: findings accepted as they were.
+    #[serde(skip)]
+    pub baseline: Option<baseline::Baseline>,
     /// Checkpoints declared in `checkpoints.toml`: name -> state.
     #[serde(skip)]
     pub checkpoints: std::collections::BTreeMap<String, crate::checkpoint::State>,
@@ -220,7 +240,7 @@ impl Source {
     /// The migration with this version.
     pub fn get(&self, version: i64) -> Option<&Migration> {
         self.migrations
-            .binary_search_by_key(&version, |m| m.version)
+            .binary_search_by(|m| cmp_versions(m.version, version))
             .ok()
             .map(|i| &self.migrations[i])
     }
@@ -243,6 +263,34 @@ impl fmt::Display for SourceProblem {
             Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.message),
             None => write!(f, "{}: {}", self.path.display(), self.message),
         }
+    }
+}
+
+/// Something the loader passed over or doubts, without failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceWarning {
+    /// What kind of doubt.
+    pub kind: WarningKind,
+    /// The file or directory.
+    pub path: PathBuf,
+    /// What was passed over or doubted, and what to do.
+    pub message: String,
+}
+
+/// The kinds of [`SourceWarning`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// A file that is not a migration, or a setting migrate does not read:
+    /// passed over.
+    IgnoredFile,
+    /// Two versions that integers and text order differently.
+    VersionOrder,
+}
+
+impl fmt::Display for SourceWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
     }
 }
 
@@ -271,6 +319,8 @@ impl fmt::Display for LoadError {
 struct Loader<'f> {
     files: &'f dyn Files,
     problems: Vec<SourceProblem>,
+    warnings: Vec<SourceWarning>,
+    read: Vec<PathBuf>,
 }
 
 impl Loader<'_> {
@@ -282,8 +332,21 @@ impl Loader<'_> {
         });
     }
 
+    fn warn(&mut self, path: &Path, message: impl Into<String>) {
+        self.warn_of(WarningKind::IgnoredFile, path, message);
+    }
+
+    fn warn_of(&mut self, kind: WarningKind, path: &Path, message: impl Into<String>) {
+        self.warnings.push(SourceWarning {
+            kind,
+            path: path.to_path_buf(),
+            message: message.into(),
+        });
+    }
+
     /// Reads and normalises a file; `None` after recording a problem.
     fn read(&mut self, path: &Path) -> Option<String> {
+        self.read.push(path.to_path_buf());
         let bytes = match self.files.read(path) {
             Ok(b) => b,
             Err(e) => {
@@ -327,6 +390,36 @@ impl Loader<'_> {
         let text = self.read(path)?;
         self.script(path, text, 0, dir)
     }
+
+    /// A flat (sqlx) script: sqlx's own `-- no-transaction` first line means
+    /// what `-- migrate:no-transaction` means.
+    fn flat_script(&mut self, path: &Path, dir: Direction) -> Option<Script> {
+        let mut script = self.file_script(path, dir)?;
+        honour_sqlx_no_transaction(&mut script);
+        Some(script)
+    }
+}
+
+/// sqlx's `-- no-transaction` on a script's first line means what
+/// `-- migrate:no-transaction` means.
+fn honour_sqlx_no_transaction(script: &mut Script) {
+    if script.sql.lines().next().map(str::trim_end) == Some("-- no-transaction") {
+        set_no_transaction(script, 1);
+    }
+}
+
+/// Marks a script no-transaction, as a file-wide directive on `line`.
+fn set_no_transaction(script: &mut Script, line: u32) {
+    if !script.no_transaction() {
+        script.directives.insert(
+            0,
+            Directive {
+                line,
+                kind: DirectiveKind::NoTransaction,
+                scope: Scope::File,
+            },
+        );
+    }
 }
 
 /// What a top-level entry turned out to be, before pairing.
@@ -336,17 +429,22 @@ struct Entry {
     kind: EntryKind,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
     FlatUp,
     FlatDown,
     Single,
     Directory,
+    FlywayUp,
+    FlywayDown,
 }
 
 /// Loads every migration in `dir`.
 ///
 /// Hidden entries and files that do not end in `.sql` at the top level are
-/// ignored (a README or `checkpoints.toml` may sit beside the migrations).
+/// ignored (a README or `checkpoints.toml` may sit beside the migrations); a
+/// `.sql` file or a directory that is not a migration (no version, and
+/// nothing that looks like one) is passed over with a warning.
 pub fn load(dir: &Path) -> Result<Source, LoadError> {
     load_from(&Disk, dir)
 }
@@ -361,6 +459,8 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
     let mut loader = Loader {
         files,
         problems: vec![],
+        warnings: vec![],
+        read: vec![],
     };
     let read_dir = match files.list(dir) {
         Ok(r) => r,
@@ -413,38 +513,87 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
         } else if let Some(stem) = name.strip_suffix(".down.sql") {
             (stem, EntryKind::FlatDown)
         } else if let Some(stem) = name.strip_suffix(".sql") {
-            (stem, EntryKind::Single)
+            match parse_flyway_name(stem) {
+                Some(Ok(FlywayName::Versioned(vn))) => {
+                    entries.push(Entry {
+                        vn,
+                        path,
+                        kind: EntryKind::FlywayUp,
+                    });
+                    continue;
+                }
+                Some(Ok(FlywayName::Undo(vn))) => {
+                    entries.push(Entry {
+                        vn,
+                        path,
+                        kind: EntryKind::FlywayDown,
+                    });
+                    continue;
+                }
+                Some(Ok(FlywayName::Repeatable)) => {
+                    loader.warn(&path, "a Flyway repeatable migration (R__) has no version and no down: migrate does not run it; passed over");
+                    continue;
+                }
+                Some(Err(message)) => {
+                    loader.problem(&path, None, message);
+                    continue;
+                }
+                None => (stem, EntryKind::Single),
+            }
         } else {
             continue;
         };
         match parse_version_name(stem) {
             Ok(vn) => entries.push(Entry { vn, path, kind }),
-            Err(message) => loader.problem(&path, None, message),
+            Err(message) => {
+                if looks_like_migration(files, &path, stem, kind) {
+                    loader.problem(&path, None, message);
+                } else {
+                    loader.warn(
+                        &path,
+                        format!(
+                            "not a migration (its name has no version): passed over. {message}"
+                        ),
+                    );
+                }
+            }
         }
     }
 
     let mut migrations: Vec<Migration> = Vec::new();
-    // Flat downs are paired with their ups by stem.
-    let mut flat_downs: Vec<&Entry> = entries
+    // Flat downs are paired with their ups by stem, Flyway undos with their
+    // versioned files by version.
+    let mut downs: Vec<&Entry> = entries
         .iter()
-        .filter(|e| matches!(e.kind, EntryKind::FlatDown))
+        .filter(|e| matches!(e.kind, EntryKind::FlatDown | EntryKind::FlywayDown))
         .collect();
     for entry in &entries {
         let migration = match entry.kind {
-            EntryKind::FlatDown => continue,
-            EntryKind::FlatUp => {
-                let down_entry = flat_downs
+            EntryKind::FlatDown | EntryKind::FlywayDown => continue,
+            EntryKind::FlatUp | EntryKind::FlywayUp => {
+                let (down_kind, layout) = if entry.kind == EntryKind::FlatUp {
+                    (EntryKind::FlatDown, Layout::Flat)
+                } else {
+                    (EntryKind::FlywayDown, Layout::Flyway)
+                };
+                let down_entry = downs
                     .iter()
-                    .position(|d| d.vn == entry.vn)
-                    .map(|i| flat_downs.swap_remove(i));
-                let up = loader.file_script(&entry.path, Direction::Up);
-                let down = down_entry.and_then(|d| loader.file_script(&d.path, Direction::Down));
+                    .position(|d| {
+                        d.kind == down_kind
+                            && match layout {
+                                Layout::Flat => d.vn == entry.vn,
+                                _ => d.vn.version == entry.vn.version,
+                            }
+                    })
+                    .map(|i| downs.swap_remove(i));
+                let up = loader.flat_script(&entry.path, Direction::Up);
+                let down = down_entry.and_then(|d| loader.flat_script(&d.path, Direction::Down));
                 let (Some(up), down) = (up, down) else {
                     continue;
                 };
                 migration(
                     entry,
-                    Layout::Flat,
+                    layout,
                     vec![Stage {
                         kind: StageKind::Main,
                         up,
@@ -463,8 +612,11 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
         };
         migrations.push(migration);
     }
-    for down in flat_downs {
-        let up = format!("{}_{}.up.sql", down.vn.version_text, down.vn.name);
+    for down in downs {
+        let up = match down.kind {
+            EntryKind::FlywayDown => format!("V{}__{}.sql", down.vn.version_text, down.vn.name),
+            _ => format!("{}_{}.up.sql", down.vn.version_text, down.vn.name),
+        };
         loader.problem(
             &down.path,
             None,
@@ -472,7 +624,8 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
         );
     }
 
-    migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.path.cmp(&b.path)));
+    migrations.sort_by(|a, b| cmp_versions(a.version, b.version).then_with(|| a.path.cmp(&b.path)));
+    warn_about_order(&mut loader, &migrations);
     for pair in migrations.windows(2) {
         if pair[0].version == pair[1].version {
             loader.problem(
@@ -489,9 +642,14 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
     let mut source = Source {
         dir: dir.to_path_buf(),
         migrations,
-        checkpoints: Default::default(),
+        ..Source::default()
     };
     load_checkpoints(&mut loader, &mut source);
+    source.baseline = baseline::load(&mut loader, &source.dir);
+    source.warnings = std::mem::take(&mut loader.warnings);
+    source.files = std::mem::take(&mut loader.read);
+    source.files.sort();
+    source.files.dedup();
     if loader.problems.is_empty() {
         Ok(source)
     } else {
@@ -501,6 +659,46 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
         Err(LoadError {
             problems: loader.problems,
         })
+    }
+}
+
+/// Whether an entry whose name has no version was meant as a migration (its
+/// name is then an error rather than something to pass over): a flat up or
+/// down, a name that starts with a digit, or a directory holding a
+/// migration's files.
+fn looks_like_migration(files: &dyn Files, path: &Path, stem: &str, kind: EntryKind) -> bool {
+    match kind {
+        EntryKind::FlatUp | EntryKind::FlatDown => true,
+        _ if stem.starts_with(|c: char| c.is_ascii_digit()) => true,
+        EntryKind::Directory => DIR_FILES.iter().any(|f| files.is_file(&path.join(f))),
+        _ => false,
+    }
+}
+
+/// Warns about each pair of migrations that integers (sqlx, golang-migrate,
+/// Flyway) would run in another order than [`cmp_versions`] does: long
+/// versions of different lengths, where at least one of the two comes from
+/// a tool that compares integers. (diesel and dbmate compare text, as
+/// migrate does.)
+fn warn_about_order(loader: &mut Loader, migrations: &[Migration]) {
+    let integer_tool = |m: &Migration| matches!(m.layout, Layout::Flat | Layout::Flyway);
+    let width = |m: &Migration| m.version_text.chars().filter(char::is_ascii_digit).count();
+    if migrations.windows(2).all(|w| width(&w[0]) == width(&w[1])) {
+        return;
+    }
+    let mut reported = 0;
+    for (i, a) in migrations.iter().enumerate() {
+        for b in &migrations[i + 1..] {
+            if (integer_tool(a) || integer_tool(b)) && orders_disagree(a.version, b.version) {
+                reported += 1;
+                if reported <= 20 {
+                    loader.warn_of(WarningKind::VersionOrder, &b.path, format!(
+                        "{} runs after {}: long versions compare digit by digit as text, as diesel orders them; as integers (sqlx, golang-migrate) it would run before. Give both versions the same number of digits to make the order plain",
+                        b.label(), a.label()
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -610,6 +808,18 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
         }
     }
     let Some((_, up_end, up_no_tx)) = up_marker else {
+        if down_marker.is_none() && ok {
+            // No markers at all: sqlx's "simple" migration (and refinery's):
+            // the whole file is the up, and there is no down (a checker
+            // finding, not a load error).
+            let mut up = loader.script(path, text, 0, Direction::Up)?;
+            honour_sqlx_no_transaction(&mut up);
+            return Some(Stage {
+                kind: StageKind::Main,
+                up,
+                down: None,
+            });
+        }
         loader.problem(path, None, "a single-file migration needs a `-- migrate:up` line above its up statements (and `-- migrate:down` above its down); or name it .up.sql");
         return None;
     };
@@ -657,17 +867,49 @@ fn load_single(loader: &mut Loader, path: &Path) -> Option<Stage> {
     })
 }
 
-/// A migration directory: `up.sql` + `down.sql`, or the staged files.
+/// The files of a migration directory.
+const DIR_FILES: [&str; 6] = [
+    "up.sql",
+    "down.sql",
+    "expand.up.sql",
+    "expand.down.sql",
+    "contract.up.sql",
+    "contract.down.sql",
+];
+
+/// diesel's `metadata.toml` beside `up.sql`: `run_in_transaction = false`
+/// (what `diesel migration generate --no-transaction` writes) means
+/// no-transaction; other keys are warned about. `None`: unreadable (a
+/// problem was recorded).
+fn read_metadata(loader: &mut Loader, path: &Path) -> Option<bool> {
+    let text = loader.read(path)?;
+    let table: toml::Table = match toml::from_str(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            loader.problem(path, None, format!("not valid TOML: {e}"));
+            return None;
+        }
+    };
+    let mut in_transaction = true;
+    for (key, value) in &table {
+        match (key.as_str(), value) {
+            ("run_in_transaction", toml::Value::Boolean(b)) => in_transaction = *b,
+            ("run_in_transaction", other) => {
+                loader.problem(path, None, format!("`run_in_transaction` must be true or false, not a {}", other.type_str()));
+                return None;
+            }
+            (other, _) => loader.warn(path, format!("`{other}` is not a setting migrate reads from diesel's metadata.toml (only run_in_transaction): ignored")),
+        }
+    }
+    Some(in_transaction)
+}
+
+/// A migration directory: `up.sql` + `down.sql`, or the staged files, and
+/// diesel's `metadata.toml`.
 fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
-    const KNOWN: [&str; 6] = [
-        "up.sql",
-        "down.sql",
-        "expand.up.sql",
-        "expand.down.sql",
-        "contract.up.sql",
-        "contract.down.sql",
-    ];
+    const KNOWN: [&str; 6] = DIR_FILES;
     let mut present = [false; 6];
+    let mut metadata = None;
     let mut ok = true;
     let read_dir = match loader.files.list(dir) {
         Ok(r) => r,
@@ -688,8 +930,19 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
         if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
             continue;
         }
+        if name == "metadata.toml" && loader.files.is_file(&entry.path) {
+            match read_metadata(loader, &entry.path) {
+                Some(in_transaction) => metadata = Some((entry.path.clone(), in_transaction)),
+                None => ok = false,
+            }
+            continue;
+        }
         match KNOWN.iter().position(|k| *k == name) {
             Some(i) if loader.files.is_file(&entry.path) => present[i] = true,
+            None if !name.ends_with(".sql") => loader.warn(
+                &entry.path,
+                "not a migration file (a migration directory holds up.sql and down.sql, or the staged files): passed over",
+            ),
             _ => {
                 loader.problem(
                     &entry.path,
@@ -727,9 +980,17 @@ fn load_dir(loader: &mut Loader, dir: &Path) -> Option<(Layout, Vec<Stage>)> {
             }
             return Some(None);
         }
-        let up_script = loader.file_script(&up_path, Direction::Up);
+        let no_transaction = matches!(metadata, Some((_, false)));
+        let read = |loader: &mut Loader, path: &Path, direction| {
+            let mut script = loader.file_script(path, direction)?;
+            if no_transaction {
+                set_no_transaction(&mut script, 1);
+            }
+            Some(script)
+        };
+        let up_script = read(loader, &up_path, Direction::Up);
         let down_script = if present[up + 1] {
-            Some(loader.file_script(&down_path, Direction::Down)?)
+            Some(read(loader, &down_path, Direction::Down)?)
         } else {
             None
         };

@@ -67,11 +67,17 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
     }
     cases.extend([
         case(
-            "empty up",
+            "untouched template",
             &["--source", "{src}", "up"],
-            |s, _| std::fs::write(s.join("0006_empty.up.sql"), "-- only a comment\n").unwrap(),
+            |s, _| {
+                std::fs::write(
+                    s.join("0006_empty.up.sql"),
+                    "-- empty: what this migration changes, and why.\n",
+                )
+                .unwrap()
+            },
             1,
-            "has no statements",
+            "template not filled in",
         ),
         case(
             "symlink loop",

@@ -1,0 +1,272 @@
+//! Histories as real projects have them: diesel's and Flyway's naming and
+//! order, files beside the migrations, `metadata.toml`, sqlx's
+//! `-- no-transaction`, comment-only ups, version 0.
+
+use serde_json::Value;
+
+use crate::support::{Kind, TestDb, copy_dir, fixture, migrate_in, root};
+
+fn list_json(dir: &str) -> Value {
+    let run = migrate_in(&root(), &["--source", dir, "--format", "json", "list"]).ok();
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}_{}",
+                m["version_text"].as_str().unwrap(),
+                m["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A copy of `tests/fixtures/histories/<name>` in the database's temp dir.
+fn history(db: &TestDb, name: &str) -> String {
+    let to = db.dir.path().join(name);
+    if !to.exists() {
+        copy_dir(&fixture(&format!("histories/{name}")), &to);
+    }
+    to.to_str().unwrap().to_string()
+}
+
+#[test]
+fn diesel_versions_run_in_diesels_order() {
+    let v = list_json(fixture("histories/diesel_order").to_str().unwrap());
+    assert_eq!(
+        names(&v),
+        [
+            "00000000000000_diesel_initial_setup",
+            "2023-12-01-000000_create_users",
+            "2023-12-15-000000-0000_add_email",
+            "2024-01-01-000000_rename_email",
+            "2024-03-13_170000_rename_contact",
+        ]
+    );
+    for db in TestDb::all() {
+        let s = history(&db, "diesel_order");
+        // A database at a December state moves forward to January and on.
+        db.migrate(&["--source", &s, "up", "--to", "2023-12-15-000000-0000"])
+            .ok();
+        assert_eq!(
+            db.history(),
+            [
+                "0:main:applied",
+                "20231201000000:main:applied",
+                "202312150000000000:main:applied"
+            ],
+            "{:?}",
+            db.kind
+        );
+        let run = db.migrate(&["--source", &s, "up"]).ok();
+        assert!(
+            run.stdout.contains("applied 2 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert!(
+            db.schema().iter().any(|l| l.contains("users.contact")),
+            "{:?}: {:?}",
+            db.kind,
+            db.schema()
+        );
+        // `down --to 0` reverts everything, version 0 included.
+        db.migrate(&["--source", &s, "down", "--to", "0", "--yes"])
+            .ok();
+        assert!(db.history().is_empty(), "{:?}: {:?}", db.kind, db.history());
+        assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
+        // And a fresh up applies the whole history in that order.
+        db.migrate(&["--source", &s, "up"]).ok();
+        assert_eq!(db.history().len(), 5);
+    }
+}
+
+#[test]
+fn flyway_and_refinery_names_load_with_undo_files_as_downs() {
+    let dir = fixture("histories/flyway");
+    let v = list_json(dir.to_str().unwrap());
+    assert_eq!(
+        names(&v),
+        ["1_create_items", "2_add_label", "10_rename_label"]
+    );
+    let m = &v["migrations"][2];
+    assert_eq!(m["layout"], "flyway");
+    assert!(
+        m["stages"][0]["down"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("U10__rename_label.sql")
+    );
+    assert!(
+        v["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("repeatable"),
+        "{v}"
+    );
+    for db in TestDb::all() {
+        let s = history(&db, "flyway");
+        db.migrate(&["--source", &s, "up"]).ok();
+        assert!(
+            db.schema().iter().any(|l| l.contains("items.title")),
+            "{:?}",
+            db.kind
+        );
+        db.migrate(&["--source", &s, "down", "--to", "1", "--yes"])
+            .ok();
+        assert_eq!(db.history(), ["1:main:applied"], "{:?}", db.kind);
+    }
+    // Flyway's dotted versions are refused with the file named.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("V2_1__x.sql"), "SELECT 1;\n").unwrap();
+    let run = migrate_in(&root(), &["--source", tmp.path().to_str().unwrap(), "list"]).code(2);
+    assert!(
+        run.stderr.contains("V2_1__x.sql") && run.stderr.contains("whole-number"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn files_beside_the_migrations_are_passed_over_with_a_warning() {
+    let dir = fixture("histories/as_they_are");
+    let d = dir.to_str().unwrap();
+    let v = list_json(d);
+    assert_eq!(v["migrations"].as_array().unwrap().len(), 4, "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("data_seed.sql"), "{warnings}");
+    assert!(warnings.contains("`owner` is not a setting"), "{warnings}");
+    assert!(
+        !warnings.contains("notes.txt"),
+        "text files in a migration directory are notes: {warnings}"
+    );
+    let human = migrate_in(&root(), &["--source", d, "list"]).ok();
+    assert!(
+        human.stdout.contains("warning: ") && human.stdout.contains("data_seed.sql"),
+        "{}",
+        human.stdout
+    );
+    let check = migrate_in(
+        &root(),
+        &[
+            "--source",
+            d,
+            "--format",
+            "json",
+            "check",
+            "--dialect",
+            "sqlite",
+        ],
+    )
+    .ok();
+    let report: Value = serde_json::from_str(&check.stdout).unwrap();
+    let rules: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"ignored-file"), "{rules:?}");
+    assert_eq!(report["errors"], 0, "{report}");
+    // diesel's metadata.toml and sqlx's first-line `-- no-transaction`.
+    let no_tx = |m: &Value| {
+        m["stages"][0]["up"]["directives"]
+            .to_string()
+            .contains("no-transaction")
+    };
+    assert!(no_tx(&v["migrations"][2]), "{}", v["migrations"][2]);
+    assert!(no_tx(&v["migrations"][3]), "{}", v["migrations"][3]);
+    assert!(!no_tx(&v["migrations"][0]));
+}
+
+#[test]
+fn real_looking_histories_apply_revert_and_reapply() {
+    for db in TestDb::all() {
+        if db.kind == Kind::Mysql {
+            continue; // `DROP INDEX name` is PostgreSQL and SQLite syntax
+        }
+        let s = history(&db, "as_they_are");
+        let run = db.migrate(&["--source", &s, "up"]).ok();
+        assert!(
+            run.stdout.contains("applied 4 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert_eq!(db.history().len(), 4);
+        // The sqlx simple migration has no down: the way back is refused
+        // before anything runs, naming it.
+        let run = db
+            .migrate(&["--source", &s, "down", "--to", "20240101000000", "--yes"])
+            .code(1);
+        assert!(
+            run.stderr
+                .contains("20240104000000_sqlx_simple (main) has no down"),
+            "{}",
+            run.all()
+        );
+        assert_eq!(db.history().len(), 4);
+        db.execute("DROP INDEX notes_id2");
+        db.migrate(&[
+            "--source",
+            &s,
+            "resolve",
+            "20240104000000",
+            "--as",
+            "reverted",
+            "--reason",
+            "dropped by hand",
+        ])
+        .ok();
+        db.migrate(&["--source", &s, "down", "--to", "20240101000000", "--yes"])
+            .ok();
+        assert_eq!(
+            db.history(),
+            ["20240101000000:main:applied"],
+            "{:?}",
+            db.kind
+        );
+    }
+}
+
+#[test]
+fn a_comment_only_up_is_a_no_op_and_an_untouched_template_is_refused_by_check_and_up() {
+    let db = TestDb::sqlite();
+    let s = db.dir.path().join("m");
+    std::fs::create_dir_all(&s).unwrap();
+    let s = s.to_str().unwrap();
+    std::fs::write(
+        format!("{s}/0001_noop.up.sql"),
+        "-- nothing to do on this engine\n",
+    )
+    .unwrap();
+    std::fs::write(format!("{s}/0001_noop.down.sql"), "-- nothing to undo\n").unwrap();
+    let check = db.migrate(&["--source", s, "check"]).ok();
+    assert!(
+        check.stdout.contains("empty-stage") && check.stdout.contains("no-op"),
+        "{}",
+        check.all()
+    );
+    db.migrate(&["--source", s, "up"]).ok();
+    assert_eq!(db.history(), ["1:main:applied"]);
+    db.migrate(&["--source", s, "new", "add users"]).ok();
+    let check = db.migrate(&["--source", s, "check"]).code(1);
+    assert!(
+        check.stdout.contains("template not filled in"),
+        "{}",
+        check.all()
+    );
+    let up = db.migrate(&["--source", s, "up"]).code(1);
+    assert!(up.stderr.contains("template not filled in"), "{}", up.all());
+    let up = db
+        .migrate(&["--source", s, "up", "--no-check", "--reason", "try"])
+        .code(1);
+    assert!(up.stderr.contains("template not filled in"), "{}", up.all());
+    assert_eq!(db.history(), ["1:main:applied"]);
+}
