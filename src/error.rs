@@ -150,12 +150,23 @@ impl fmt::Display for StageFailure {
             )?;
         }
         if !self.completed.is_empty() {
-            let done: Vec<String> = self
-                .completed
-                .iter()
-                .map(|s| format!("{} ({})", s.migration, s.stage))
-                .collect();
-            write!(f, "\n  completed before the failure: {}", done.join(", "))?;
+            // The first few and the last: a revert of hundreds of stages
+            // would otherwise bury the failure under one endless line.
+            const SHOWN: usize = 5;
+            let label = |s: &StepReport| format!("{} ({})", s.migration, s.stage);
+            let n = self.completed.len();
+            let mut done: Vec<String> = self.completed.iter().take(SHOWN).map(label).collect();
+            if n > SHOWN + 1 {
+                done.push(format!("{} more", n - SHOWN - 1));
+            }
+            if n > SHOWN {
+                done.push(label(&self.completed[n - 1]));
+            }
+            write!(
+                f,
+                "\n  completed before the failure ({n}): {}",
+                done.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -262,7 +262,7 @@ pub fn plan_down_parts(
             .down_path
             .clone()
             .unwrap_or_else(|| format!("stored down of {label}"));
-        let script = match Script::from_sql(path, sql.clone(), 0, Direction::Down) {
+        let script = match Script::from_stored(path, sql) {
             Ok(s) => s,
             Err(errors) => {
                 for (line, message) in errors {

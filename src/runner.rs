@@ -531,7 +531,7 @@ impl Runner {
                         .as_ref()
                         .map(|d| d.path.clone())
                         .unwrap_or_else(|| s.up.path.with_extension("stored-down.sql"));
-                    if let Ok(stored) = Script::from_sql(path, sql.clone(), 0, Direction::Down) {
+                    if let Ok(stored) = Script::from_stored(path, sql) {
                         s.down = Some(stored);
                     }
                 }
@@ -1113,7 +1113,7 @@ impl Runner {
             stage: step.stage,
             name: step.name.clone(),
             up_checksum: step.script.checksum.to_string(),
-            down_sql: step.down.as_ref().map(|d| d.sql.clone()),
+            down_sql: step.down.as_ref().map(Script::stored_text),
             down_checksum: step.down.as_ref().map(|d| d.checksum.to_string()),
             down_path: step.down.as_ref().map(|d| d.path.display().to_string()),
             applied_at: now(),

@@ -225,7 +225,7 @@ impl StageCx<'_> {
             message,
             help,
             severity: None,
-            fingerprint: baseline::fingerprint(&script.sql),
+            fingerprint: baseline::fingerprint(&script.sql, self.dialect),
         }
     }
 
@@ -366,7 +366,7 @@ fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
                 archived: script
                     .directives_for(line)
                     .any(|d| d.kind == DirectiveKind::Archive),
-                fingerprint: baseline::fingerprint(s.text(&script.sql)),
+                fingerprint: baseline::fingerprint(s.text(&script.sql), dialect),
             }
         })
         .collect()
@@ -476,7 +476,7 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             }
             .into(),
             severity: None,
-            fingerprint: baseline::fingerprint(&w.message),
+            fingerprint: baseline::fingerprint(&w.message, Dialect::Generic),
         });
     }
     finish(source, findings, options)

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Loader;
+use crate::sql::{Dialect, tokenize};
 
 /// The file's name, beside the migrations.
 pub const FILE: &str = "migrate-baseline.toml";
@@ -46,19 +47,21 @@ pub struct Entry {
     pub statement: String,
 }
 
-/// The fingerprint of a statement: SHA-256 of its text with runs of white
-/// space folded into one space, first 16 hex digits. Re-indenting does not
-/// change it; any other edit does.
-pub fn fingerprint(text: &str) -> String {
-    let mut folded = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !folded.is_empty() {
-            folded.push(' ');
-        }
-        folded.push_str(word);
+/// The fingerprint of a statement (or of a whole script): SHA-256 of its
+/// tokens, comments and white space left out, first 16 hex digits.
+/// Re-indenting or editing a comment does not change it (nor the
+/// `-- migrate:no-transaction` line a stored down may carry); any edit of
+/// the SQL does.
+pub fn fingerprint(sql: &str, dialect: Dialect) -> String {
+    let mut hasher = Sha256::new();
+    for token in tokenize(sql, dialect).iter().filter(|t| !t.is_trivia()) {
+        hasher.update(sql[token.span.clone()].as_bytes());
+        hasher.update(b" ");
     }
-    let digest = Sha256::digest(folded.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `path` relative to the migrations directory `dir`, with `/`, as entries
@@ -158,7 +161,7 @@ mod tests {
             accepted: vec![Entry {
                 file: "0001_a/down.sql".into(),
                 rule: "lossy-down".into(),
-                statement: fingerprint("DROP TABLE a"),
+                statement: fingerprint("DROP TABLE a", Dialect::Postgres),
             }],
         };
         assert_eq!(toml::from_str::<Baseline>(&b.render()).unwrap(), b);

@@ -147,6 +147,37 @@ impl Script {
         })
     }
 
+    /// The text to store as a stage's down, so that a revert from the
+    /// database alone runs it as the file would: a no-transaction that came
+    /// from outside the text (diesel's `metadata.toml`, dbmate's
+    /// `transaction:false` marker, sqlx's `-- no-transaction`) is written
+    /// in front of it ([`Script::from_stored`] takes it off again).
+    pub fn stored_text(&self) -> String {
+        let declared = parse_directives(&self.sql, 0, Direction::Down)
+            .is_ok_and(|d| d.iter().any(|d| d.kind == DirectiveKind::NoTransaction));
+        if self.no_transaction() && !declared {
+            format!("{STORED_NO_TRANSACTION}{}", self.sql)
+        } else {
+            self.sql.clone()
+        }
+    }
+
+    /// Reads a down stored in the history ([`Script::stored_text`]), with
+    /// the file's line numbers.
+    pub fn from_stored(
+        path: impl Into<PathBuf>,
+        stored: &str,
+    ) -> Result<Script, Vec<(u32, String)>> {
+        match stored.strip_prefix(STORED_NO_TRANSACTION) {
+            Some(sql) => {
+                let mut script = Script::from_sql(path, sql.to_string(), 0, Direction::Down)?;
+                set_no_transaction(&mut script, 1);
+                Ok(script)
+            }
+            None => Script::from_sql(path, stored.to_string(), 0, Direction::Down),
+        }
+    }
+
     /// Whether `-- migrate:no-transaction` is set.
     pub fn no_transaction(&self) -> bool {
         self.directives
@@ -171,6 +202,10 @@ impl Script {
         )
     }
 }
+
+/// What [`Script::stored_text`] puts in front of a down that runs outside a
+/// transaction for a reason its text does not say.
+const STORED_NO_TRANSACTION: &str = "-- migrate:no-transaction\n-- (added by migrate when it stored this down: the file runs outside a transaction)\n";
 
 /// One stage of a migration: an up and, normally, its down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

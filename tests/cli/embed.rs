@@ -117,7 +117,7 @@ fn a_failed_start_releases_the_lock() {
         let text = err.to_string();
         assert!(text.contains("0002_second (main) failed"), "{text}");
         assert!(
-            text.contains("completed before the failure: 0001_first (main)"),
+            text.contains("completed before the failure (1): 0001_first (main)"),
             "{text}"
         );
         if db.kind == Kind::Mysql {

@@ -168,7 +168,7 @@ fn failing_statement_mid_stage() {
         assert!(run.stderr.contains("no_such_table"), "{}", run.stderr);
         assert!(
             run.stderr
-                .contains("completed before the failure: 0001_first (main)"),
+                .contains("completed before the failure (1): 0001_first (main)"),
             "{}",
             run.stderr
         );
