@@ -372,6 +372,18 @@ mod tests {
         );
         write(&dir, "checkpoints.toml", "first = \"1\"\n");
         write(&dir, "notes.txt", "ignored\n");
+        write(
+            &dir,
+            "0004_d/up.sql",
+            "CREATE INDEX CONCURRENTLY d ON c (id);\n",
+        );
+        write(&dir, "0004_d/down.sql", "DROP INDEX CONCURRENTLY d;\n");
+        write(&dir, "0004_d/metadata.toml", "run_in_transaction = false\n");
+        write(
+            &dir,
+            "migrate-baseline.toml",
+            "reason = \"adopted\"\n[[accepted]]\nfile = \"0001_a.down.sql\"\nrule = \"lossy-down\"\nstatement = \"0000000000000000\"\n",
+        );
         let out = tmp.path().join("out");
         let dir_text = dir.to_string_lossy().into_owned();
         let embedded = Embed::new(&dir_text).write(&out).unwrap();
@@ -388,7 +400,11 @@ mod tests {
                 "0002_b/expand.down.sql",
                 "0002_b/expand.up.sql",
                 "0003_c.sql",
-                "checkpoints.toml"
+                "0004_d/down.sql",
+                "0004_d/metadata.toml",
+                "0004_d/up.sql",
+                "checkpoints.toml",
+                "migrate-baseline.toml"
             ]
         );
         let code = std::fs::read_to_string(&embedded.generated).unwrap();
@@ -413,6 +429,9 @@ mod tests {
         let from_disk = source::load(&dir).unwrap();
         assert_eq!(from_memory.migrations, from_disk.migrations);
         assert_eq!(from_memory.checkpoints, from_disk.checkpoints);
+        assert_eq!(from_memory.baseline, from_disk.baseline);
+        assert!(from_memory.baseline.is_some());
+        assert!(from_memory.migrations[3].stages[0].up.no_transaction());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::output::Format;
 use super::output::style::{BAD, BOLD, DIM, WARN};
 use super::{CliResult, Failure, Out, Settings};
 
-fn dialect(settings: &Settings, flag: Option<DialectArg>) -> Dialect {
+pub(super) fn dialect(settings: &Settings, flag: Option<DialectArg>) -> Dialect {
     let flag = flag.map(|d| match d {
         DialectArg::Postgres => Dialect::Postgres,
         DialectArg::Mysql => Dialect::Mysql,

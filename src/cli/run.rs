@@ -852,6 +852,22 @@ pub fn adopt(
                 tool.table(),
                 adoption.versions
             )?;
+            // A real history comes with findings in migrations already in
+            // production: say how to accept them before `up` refuses.
+            let report = migrate::check::check(
+                &src,
+                &migrate::check::CheckOptions {
+                    dialect: super::check::dialect(settings, None),
+                    severities: settings.check_severities.clone(),
+                },
+            );
+            if report.errors() > 0 {
+                writeln!(
+                    out,
+                    "`migrate check` finds {} error(s) in this history, and `up` and `down` refuse on them. Accept the findings of the migrations already in production as they are with\n  migrate baseline --reason \"adopted from {from}\"\nthen fix new ones as they come (docs/coming-from.md)",
+                    report.errors()
+                )?;
+            }
         } else {
             out.json(&adoption)?;
         }

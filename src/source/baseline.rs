@@ -144,13 +144,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_fold_white_space_only() {
+    fn fingerprints_ignore_white_space_and_comments_only() {
+        let f = |s| fingerprint(s, Dialect::Postgres);
+        assert_eq!(f("DROP TABLE a;"), f("DROP   TABLE\n  a; -- gone"));
         assert_eq!(
-            fingerprint("DROP TABLE a;"),
-            fingerprint("DROP   TABLE\n  a;")
+            f("DROP TABLE a;"),
+            f("-- migrate:no-transaction\nDROP TABLE a;")
         );
-        assert_ne!(fingerprint("DROP TABLE a;"), fingerprint("DROP TABLE b;"));
-        assert_eq!(fingerprint("x").len(), 16);
+        assert_ne!(f("DROP TABLE a;"), f("DROP TABLE b;"));
+        assert_ne!(f("SELECT 'a  b'"), f("SELECT 'a b'"));
+        assert_eq!(f("x").len(), 16);
     }
 
     #[test]

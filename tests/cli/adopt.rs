@@ -168,3 +168,36 @@ fn mismatches_are_listed_and_refused() {
         run.stderr
     );
 }
+
+#[test]
+fn adopting_a_history_with_findings_says_how_to_baseline_them() {
+    let db = TestDb::sqlite();
+    let src = db.dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("1_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("1_t.down.sql"), "DROP TABLE t;\n").unwrap();
+    db.execute("CREATE TABLE t (id INT PRIMARY KEY)");
+    db.execute("CREATE TABLE schema_migrations (version VARCHAR(128) PRIMARY KEY)");
+    db.execute("INSERT INTO schema_migrations (version) VALUES ('1')");
+    let s = src.to_str().unwrap();
+    let run = db
+        .migrate(&["--source", s, "adopt", "--from", "dbmate"])
+        .ok();
+    assert!(
+        run.stdout.contains("1 error(s)")
+            && run
+                .stdout
+                .contains("migrate baseline --reason \"adopted from dbmate\""),
+        "{}",
+        run.all()
+    );
+    db.migrate(&["--source", s, "baseline", "--reason", "adopted from dbmate"])
+        .ok();
+    db.migrate(&["--source", s, "down", "--to", "0", "--yes"])
+        .ok();
+    assert!(db.history().is_empty());
+}

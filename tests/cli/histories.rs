@@ -270,3 +270,144 @@ fn a_comment_only_up_is_a_no_op_and_an_untouched_template_is_refused_by_check_an
     assert!(up.stderr.contains("template not filled in"), "{}", up.all());
     assert_eq!(db.history(), ["1:main:applied"]);
 }
+
+#[test]
+fn a_metadata_toml_no_transaction_down_reverts_from_the_stored_copy() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = db.dir.path().join("m");
+    let write = |path: &str, text: &str| {
+        let p = s.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "2024-01-01-000000_t/up.sql",
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT);\n",
+    );
+    write(
+        "2024-01-01-000000_t/down.sql",
+        "-- migrate:allow lossy-down: a fixture\nDROP TABLE t;\n",
+    );
+    write(
+        "2024-01-02-000000-0000_index_a/up.sql",
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+    );
+    write(
+        "2024-01-02-000000-0000_index_a/down.sql",
+        "DROP INDEX CONCURRENTLY t_a;\n",
+    );
+    write(
+        "2024-01-02-000000-0000_index_a/metadata.toml",
+        "run_in_transaction = false\n",
+    );
+    let s = s.to_str().unwrap();
+    db.migrate(&["--source", s, "up"]).ok();
+    // The revert runs from the stored down, outside a transaction, as the
+    // file says through metadata.toml; errors would name the file's lines.
+    let run = db.migrate(&["--source", s, "down", "--yes"]).ok();
+    assert!(run.stdout.contains("reverted 1 stage"), "{}", run.all());
+    assert_eq!(db.history(), ["20240101000000:main:applied"]);
+    // And from a checkout that lacks the file.
+    db.migrate(&["--source", s, "up"]).ok();
+    std::fs::remove_dir_all(format!("{s}/2024-01-02-000000-0000_index_a")).unwrap();
+    db.migrate(&["--source", s, "down", "--yes"]).ok();
+    assert_eq!(db.history(), ["20240101000000:main:applied"]);
+}
+
+#[test]
+fn a_baseline_accepts_existing_findings_and_fails_new_and_changed_ones() {
+    let db = TestDb::sqlite();
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 1..=100 {
+        std::fs::write(
+            dir.join(format!("{i:04}_t{i}.up.sql")),
+            format!("CREATE TABLE t{i} (id INT PRIMARY KEY);\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{i:04}_t{i}.down.sql")),
+            format!("DROP TABLE t{i};\n"),
+        )
+        .unwrap();
+    }
+    let s = dir.to_str().unwrap();
+    let check = db.migrate(&["--source", s, "check"]).code(1);
+    assert!(check.stdout.contains("100 errors"), "{}", check.all());
+    db.migrate(&["--source", s, "up"]).code(1);
+    // An empty reason is bad input.
+    db.migrate(&["--source", s, "baseline", "--reason", " "])
+        .code(2);
+    let run = db
+        .migrate(&[
+            "--source",
+            s,
+            "baseline",
+            "--reason",
+            "adopted; these downs were always lossy",
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("accepted 100 findings"),
+        "{}",
+        run.all()
+    );
+    let text = std::fs::read_to_string(dir.join("migrate-baseline.toml")).unwrap();
+    assert_eq!(text.matches("[[accepted]]").count(), 100);
+    let check = db.migrate(&["--source", s, "check"]).ok();
+    assert!(
+        check.stdout.contains("accepted (baseline)"),
+        "{}",
+        check.all()
+    );
+    db.migrate(&["--source", s, "up"]).ok();
+    assert_eq!(db.history().len(), 100);
+    db.migrate(&["--source", s, "down", "--steps", "2", "--yes"])
+        .ok();
+    db.migrate(&["--source", s, "up"]).ok();
+    // A new finding fails check and up.
+    std::fs::write(
+        dir.join("0101_t101.up.sql"),
+        "CREATE TABLE t101 (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("0101_t101.down.sql"), "DROP TABLE t101;\n").unwrap();
+    let check = db.migrate(&["--source", s, "check"]).code(1);
+    assert!(
+        check.stdout.contains("1 error") && check.stdout.contains("0101_t101.down.sql"),
+        "{}",
+        check.all()
+    );
+    db.migrate(&["--source", s, "up"]).code(1);
+    std::fs::remove_file(dir.join("0101_t101.up.sql")).unwrap();
+    std::fs::remove_file(dir.join("0101_t101.down.sql")).unwrap();
+    // A baselined finding whose statement changed fails again, and says so;
+    // the baseline entry it had is reported as no longer found.
+    std::fs::write(dir.join("0050_t50.down.sql"), "DROP TABLE t50 CASCADE;\n").unwrap();
+    let check = db
+        .migrate(&["--source", s, "check", "--format", "json"])
+        .code(1);
+    let report: Value = serde_json::from_str(&check.stdout).unwrap();
+    let errors: Vec<&Value> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|d| d["file"].as_str().unwrap().ends_with("0050_t50.down.sql")),
+        "{report}"
+    );
+    assert!(report.to_string().contains("has changed since"), "{report}");
+    // Re-indenting or commenting a statement changes nothing.
+    std::fs::write(
+        dir.join("0050_t50.down.sql"),
+        "-- the old table goes\nDROP   TABLE\n  t50;\n",
+    )
+    .unwrap();
+    db.migrate(&["--source", s, "check"]).ok();
+}
