@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 down: Some(down),
             }],
         }],
-        checkpoints: Default::default(),
+        ..Source::default()
     };
     for dialect in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
         let _ = check(
