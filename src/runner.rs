@@ -225,6 +225,9 @@ pub struct Runner {
     actor: String,
     /// Every archive, read once per locked run and kept current.
     archives: Vec<ArchiveRecord>,
+    /// What the checker guard accepted through the baseline for the last
+    /// plan it vetted, as notes for the plan and the report.
+    accepted: Vec<String>,
 }
 
 impl Runner {
@@ -250,9 +253,18 @@ impl Runner {
             source,
             options,
             archives: Vec::new(),
+            accepted: Vec::new(),
             run_id: format!("{:x}-{:x}", nanos, std::process::id()),
             actor: format!("{}@{}", user_name(), hostname()),
         }
+    }
+
+    /// Notes for a plan or a report: stored downs that differ from the
+    /// files, stages not in the source, and what the baseline accepted.
+    fn notes(&self, v: &Verification) -> Vec<String> {
+        let mut notes = verification_notes(v);
+        notes.extend(self.accepted.iter().cloned());
+        notes
     }
 
     /// The driver, for callers that need the connection afterwards.
@@ -379,7 +391,7 @@ impl Runner {
         Ok(PlannedRun {
             steps,
             actions,
-            notes: notes(&v),
+            notes: self.notes(&v),
         })
     }
 
@@ -394,7 +406,7 @@ impl Runner {
         Ok(PlannedRun {
             steps,
             actions,
-            notes: notes(&v),
+            notes: self.notes(&v),
         })
     }
 
@@ -513,7 +525,13 @@ impl Runner {
     /// The checker guards both directions: a stage to apply with checker
     /// errors in its files, or a down to run with checker errors, is a
     /// blocker unless the user forced it (with a reason, logged).
-    fn guard(&self, steps: &[Step], history: &[AppliedStage], forced: bool) -> Result<(), Error> {
+    fn guard(
+        &mut self,
+        steps: &[Step],
+        history: &[AppliedStage],
+        forced: bool,
+    ) -> Result<(), Error> {
+        self.accepted.clear();
         if steps.is_empty() || forced {
             return Ok(());
         }
@@ -554,6 +572,13 @@ impl Runner {
             errors_by_file.entry(d.file.as_str()).or_default().push(d);
         }
         let mut blockers = Vec::new();
+        let mut baselined_by_file: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for d in report.diagnostics.iter().filter(|d| d.baselined) {
+            baselined_by_file
+                .entry(d.file.as_str())
+                .or_default()
+                .push(d.rule);
+        }
         for step in steps {
             let Some(stage) = src.get(step.version).and_then(|m| m.stage(step.stage)) else {
                 continue;
@@ -569,6 +594,20 @@ impl Runner {
                     .map(|s| s.path.display().to_string())
                     .collect(),
             };
+            let mut accepted: Vec<&str> = files
+                .iter()
+                .flat_map(|f| baselined_by_file.get(f.as_str()).into_iter().flatten())
+                .copied()
+                .collect();
+            if !accepted.is_empty() {
+                accepted.sort_unstable();
+                accepted.dedup();
+                self.accepted.push(format!(
+                    "{}: checker findings accepted (baseline): {}",
+                    step.label(),
+                    accepted.join(", ")
+                ));
+            }
             for d in files
                 .iter()
                 .flat_map(|f| errors_by_file.get(f.as_str()).into_iter().flatten())
@@ -634,7 +673,7 @@ impl Runner {
                 tracing::info!("nothing to apply");
                 return Ok(RunReport {
                     steps: vec![],
-                    notes: notes(&v),
+                    notes: verification_notes(&v),
                     started_from: None,
                 });
             }
@@ -790,7 +829,7 @@ impl Runner {
     ) -> Result<RunReport, Error> {
         let mut report = RunReport {
             steps: vec![],
-            notes: notes(v),
+            notes: self.notes(v),
             started_from: None,
         };
         let mut seq = self.driver.next_seq().await?;
@@ -1642,7 +1681,7 @@ impl Runner {
     }
 }
 
-fn notes(v: &Verification) -> Vec<String> {
+fn verification_notes(v: &Verification) -> Vec<String> {
     let mut notes = Vec::new();
     for d in &v.down_drift {
         notes.push(format!(

@@ -75,6 +75,9 @@ pub struct Diagnostic {
     /// [`baseline::fingerprint`] of the statement (or file) it is about.
     #[serde(skip)]
     pub fingerprint: String,
+    /// Accepted by the source's baseline (and so of severity info).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub baselined: bool,
 }
 
 /// Settings of a check run.
@@ -597,6 +600,7 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                 help: f.help,
                 excerpt: f.excerpt,
                 fingerprint: f.fingerprint,
+                baselined: false,
             })
         })
         .collect();
@@ -643,6 +647,7 @@ fn apply_baseline(source: &Source, baseline: &Baseline, diagnostics: &mut Vec<Di
             Some(&i) => {
                 used[i] = true;
                 d.severity = Severity::Info;
+                d.baselined = true;
                 d.message = format!("accepted (baseline): {}", d.message);
             }
             None => {
@@ -670,6 +675,7 @@ fn apply_baseline(source: &Source, baseline: &Baseline, diagnostics: &mut Vec<Di
             help: "the statement was fixed, edited or removed: run `migrate baseline --reason ...` again to rewrite the baseline".into(),
             excerpt: String::new(),
             fingerprint: String::new(),
+            baselined: false,
         });
     }
 }

@@ -362,6 +362,14 @@ fn a_baseline_accepts_existing_findings_and_fails_new_and_changed_ones() {
         "{}",
         check.all()
     );
+    // Plans and reports say what the baseline accepted: never silently.
+    let plan = db.migrate(&["--source", s, "up", "--dry-run"]).ok();
+    assert!(
+        plan.all()
+            .contains("0001_t1 (main): checker findings accepted (baseline): lossy-down"),
+        "{}",
+        plan.all()
+    );
     db.migrate(&["--source", s, "up"]).ok();
     assert_eq!(db.history().len(), 100);
     db.migrate(&["--source", s, "down", "--steps", "2", "--yes"])
