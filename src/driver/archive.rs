@@ -5,8 +5,8 @@
 //! SELECT`, in the stage's transaction where the database has one, and
 //! recorded in `<prefix>archives`. Archives are never deleted implicitly.
 
+use super::conn::query;
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Driver};
 use crate::archive::ArchiveTarget;
@@ -90,7 +90,7 @@ impl Driver {
         doing: &str,
     ) -> Result<Vec<Vec<String>>, Error> {
         let sql = self.q(sql);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = query(sql).persistent(false);
         for b in binds {
             query = query.bind(b.to_string());
         }
@@ -101,7 +101,7 @@ impl Driver {
         rows.iter()
             .map(|r| {
                 (0..r.len())
-                    .map(|i| r.try_get::<String, _>(i))
+                    .map(|i| r.try_get::<String>(i))
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
@@ -233,8 +233,8 @@ impl Driver {
         } else {
             next
         };
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(next))
-            .fetch_one(&mut self.conn)
+        let id: i64 = query(next)
+            .scalar(&mut self.conn)
             .await
             .map_err(|e| self.db_error(e))?;
         let archive_table = format!("{}archive_{id}", self.tables.prefix);
@@ -271,7 +271,7 @@ impl Driver {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.tables.archives
         ));
-        sqlx::query(AssertSqlSafe(insert))
+        query(insert)
             .bind(record.id)
             .bind(record.version)
             .bind(record.stage.name())
@@ -291,18 +291,16 @@ impl Driver {
             target.table_sql
         );
         self.execute(&ctas).await?;
-        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {archive_table}"
-        )))
-        .fetch_one(&mut self.conn)
-        .await
-        .map_err(|e| self.db_error(e))?;
+        let count: i64 = query(format!("SELECT COUNT(*) FROM {archive_table}"))
+            .scalar(&mut self.conn)
+            .await
+            .map_err(|e| self.db_error(e))?;
         record.row_count = count;
         let update = self.q(&format!(
             "UPDATE {} SET row_count = ? WHERE id = ?",
             self.tables.archives
         ));
-        sqlx::query(AssertSqlSafe(update))
+        query(update)
             .bind(count)
             .bind(id)
             .execute(&mut self.conn)
@@ -374,15 +372,15 @@ impl Driver {
     /// Drops an archive table and its record.
     pub async fn drop_archive(&mut self, a: &ArchiveRecord) -> Result<(), Error> {
         let drop = format!("DROP TABLE IF EXISTS {}", a.archive_table);
-        sqlx::raw_sql(AssertSqlSafe(drop))
-            .execute(&mut self.conn)
+        self.conn
+            .execute_raw(&drop)
             .await
             .map_err(|e| self.internal("dropping an archive", e))?;
         let delete = self.q(&format!(
             "DELETE FROM {} WHERE id = ?",
             self.tables.archives
         ));
-        sqlx::query(AssertSqlSafe(delete))
+        query(delete)
             .bind(a.id)
             .execute(&mut self.conn)
             .await
@@ -434,8 +432,8 @@ impl Driver {
                             "SELECT COUNT(*) FROM {} AS t JOIN {} AS a ON {on}",
                             a.table_sql, a.archive_table
                         );
-                        let rows: i64 = sqlx::query_scalar(AssertSqlSafe(count))
-                            .fetch_one(&mut self.conn)
+                        let rows: i64 = query(count)
+                            .scalar(&mut self.conn)
                             .await
                             .map_err(|e| self.db_error(e))?;
                         let update = format!(
@@ -450,11 +448,12 @@ impl Driver {
                             "UPDATE {} AS t SET {c} = a.{c} FROM {} AS a WHERE {on}",
                             a.table_sql, a.archive_table
                         );
-                        let result = sqlx::raw_sql(AssertSqlSafe(update))
-                            .execute(&mut self.conn)
+                        let result = self
+                            .conn
+                            .execute_raw(&update)
                             .await
                             .map_err(|e| self.db_error(e))?;
-                        result.rows_affected() as i64
+                        result as i64
                     }
                 }
             }
@@ -478,8 +477,9 @@ impl Driver {
                     a.archive_table,
                     a.table_sql
                 );
-                let result = sqlx::raw_sql(AssertSqlSafe(insert))
-                    .execute(&mut self.conn)
+                let result = self
+                    .conn
+                    .execute_raw(&insert)
                     .await
                     .map_err(|e| self.db_error(e))?;
                 if self.backend == Backend::Postgres {
@@ -491,7 +491,7 @@ impl Driver {
                             self.quote(k),
                             a.table_sql
                         );
-                        sqlx::query(AssertSqlSafe(fix))
+                        query(fix)
                             .bind(a.table_sql.clone())
                             .bind(k.clone())
                             .execute(&mut self.conn)
@@ -499,14 +499,14 @@ impl Driver {
                             .map_err(|e| self.db_error(e))?;
                     }
                 }
-                result.rows_affected() as i64
+                result as i64
             }
         };
         let mark = self.q(&format!(
             "UPDATE {} SET restored_at = ?, restored_rows = ? WHERE id = ?",
             self.tables.archives
         ));
-        sqlx::query(AssertSqlSafe(mark))
+        query(mark)
             .bind(now.to_string())
             .bind(rows)
             .bind(a.id)

@@ -3,8 +3,7 @@
 //! Everything is turned into text by the database itself (the `Any` driver
 //! decodes only a few types), and nothing depends on column order.
 
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
+use super::conn::query;
 
 use super::{Backend, Driver};
 use crate::error::Error;
@@ -38,7 +37,7 @@ pub struct TableInfo {
 impl Driver {
     async fn text_rows(&mut self, sql: &str, binds: &[&str]) -> Result<Vec<Vec<String>>, Error> {
         let sql = self.q(sql);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = query(sql).persistent(false);
         for b in binds {
             query = query.bind(b.to_string());
         }
@@ -50,7 +49,7 @@ impl Driver {
             .map(|r| {
                 (0..r.len())
                     .map(|i| {
-                        r.try_get::<Option<String>, _>(i)
+                        r.try_get::<Option<String>>(i)
                             .map(|v| v.unwrap_or_default())
                     })
                     .collect::<Result<Vec<_>, _>>()

@@ -1,7 +1,8 @@
 //! Talking to databases: connections, the runner lock, history tables and
 //! executing statements.
 //!
-//! One sqlx `AnyConnection` carries every backend; what differs (DDL of the
+//! Each backend runs on sqlx's own connection type (`conn.rs`), so migration
+//! SQL is never decoded and any result type works; what differs (DDL of the
 //! history tables, locks, session timeouts, error codes) lives in
 //! `postgres.rs`, `mysql.rs` and `sqlite.rs`. A driver declares its
 //! [`Capabilities`]; the runner decides policy from them.
@@ -15,6 +16,7 @@
 //! - the URL is never shown unredacted: errors carry [`crate::redact::redact_url`]'s form.
 
 mod archive;
+mod conn;
 mod introspect;
 mod mysql;
 mod postgres;
@@ -25,10 +27,8 @@ pub use introspect::{ColumnInfo, TableInfo};
 
 use std::time::{Duration, Instant};
 
+use conn::{Conn, Row, query};
 use serde::Serialize;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::error::{DbError, Error};
 use crate::history::{AppliedStage, RowState};
@@ -104,6 +104,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The cargo feature that builds its support.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+        }
+    }
+
     /// Reads the backend from a URL's scheme.
     pub fn from_url(url: &str) -> Result<Backend, Error> {
         let scheme = url.split(':').next().unwrap_or("");
@@ -212,7 +221,7 @@ pub struct Event {
 }
 
 enum RunnerLock {
-    Session(AnyConnection),
+    Session(Conn),
     File(std::fs::File),
     None,
 }
@@ -220,7 +229,7 @@ enum RunnerLock {
 /// A connection to the database being migrated.
 pub struct Driver {
     backend: Backend,
-    conn: AnyConnection,
+    conn: Conn,
     lock: Option<RunnerLock>,
     url: String,
     redacted_url: String,
@@ -256,7 +265,6 @@ impl Driver {
     /// Connects. SQLite files are created if missing.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Driver, Error> {
         let backend = Backend::from_url(url)?;
-        sqlx::any::install_default_drivers();
         let secrets = secrets_of(url);
         let redacted_url = redact_url(url);
         let real_url = normalize_url(backend, url);
@@ -274,7 +282,7 @@ impl Driver {
             ),
             _ => None,
         };
-        let conn = connect_raw(&real_url, &redacted_url, &secrets).await?;
+        let conn = connect_raw(backend, &real_url, &redacted_url, &secrets).await?;
         let prefix = options.table_prefix.clone();
         let mut driver = Driver {
             backend,
@@ -385,10 +393,7 @@ impl Driver {
     }
 
     pub(crate) async fn exec_internal(&mut self, sql: &str, doing: &str) -> Result<(), Error> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(&mut self.conn)
-            .await
-        {
+        match self.conn.execute_raw(sql).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.internal(doing, e)),
         }
@@ -396,10 +401,7 @@ impl Driver {
 
     /// Runs one statement of a migration.
     pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(&mut self.conn)
-            .await
-        {
+        match self.conn.execute_raw(sql).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.db_error(e)),
         }
@@ -423,7 +425,7 @@ impl Driver {
     /// Rolls back; an error here is logged, not returned, since the caller is
     /// already reporting the error that caused it.
     pub async fn rollback(&mut self) {
-        if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await {
+        if let Err(e) = self.conn.execute_raw("ROLLBACK").await {
             tracing::warn!(error = %self.redact(&e.to_string()), "rollback failed");
         }
     }
@@ -465,10 +467,7 @@ impl Driver {
                 "SELECT CAST(GROUP_CONCAT(CONCAT_WS(' ', version, stage, up_checksum, COALESCE(down_checksum, '-'), state, seq) ORDER BY seq SEPARATOR '\\n') AS CHAR) FROM {t}"
             ),
         };
-        let text: Option<String> = match sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_one(&mut self.conn)
-            .await
-        {
+        let text: Option<String> = match query(sql).scalar(&mut self.conn).await {
             Ok(t) => t,
             Err(e) if self.is_missing_table(&e) => return Ok(None),
             Err(e) => return Err(self.internal("reading the history", e)),
@@ -509,15 +508,8 @@ impl Driver {
     }
 
     /// Rows of one of migrate's own tables; none when it does not exist yet.
-    pub(crate) async fn own_rows(
-        &mut self,
-        sql: String,
-        doing: &str,
-    ) -> Result<Vec<AnyRow>, Error> {
-        match sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-        {
+    pub(crate) async fn own_rows(&mut self, sql: String, doing: &str) -> Result<Vec<Row>, Error> {
+        match query(sql).fetch_all(&mut self.conn).await {
             Ok(rows) => Ok(rows),
             Err(e) if self.is_missing_table(&e) => Ok(vec![]),
             Err(e) => Err(self.internal(doing, e)),
@@ -530,10 +522,7 @@ impl Driver {
             "SELECT {APPLIED_COLUMNS} FROM {} ORDER BY seq",
             self.tables.applied
         );
-        let rows = match sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-        {
+        let rows = match query(sql).fetch_all(&mut self.conn).await {
             Ok(rows) => rows,
             Err(e) => {
                 if self.is_missing_table(&e) {
@@ -563,7 +552,7 @@ impl Driver {
         }
     }
 
-    fn applied_from_row(&self, row: &AnyRow) -> Result<AppliedStage, sqlx::Error> {
+    fn applied_from_row(&self, row: &Row) -> Result<AppliedStage, sqlx::Error> {
         let stage: String = row.try_get("stage")?;
         let state: String = row.try_get("state")?;
         Ok(AppliedStage {
@@ -607,8 +596,8 @@ impl Driver {
             "SELECT value FROM {} WHERE name = 'schema_version'",
             self.tables.meta
         );
-        let found: Option<String> = sqlx::query_scalar(AssertSqlSafe(select))
-            .fetch_optional(&mut self.conn)
+        let found: Option<String> = query(select)
+            .scalar_optional(&mut self.conn)
             .await
             .map_err(|e| self.internal("reading the history tables' version", e))?;
         match found {
@@ -617,7 +606,7 @@ impl Driver {
                     "INSERT INTO {} (name, value) VALUES ('schema_version', ?)",
                     self.tables.meta
                 ));
-                sqlx::query(AssertSqlSafe(insert))
+                query(insert)
                     .bind(HISTORY_SCHEMA_VERSION.to_string())
                     .execute(&mut self.conn)
                     .await
@@ -642,7 +631,7 @@ impl Driver {
             "INSERT INTO {} ({APPLIED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.tables.applied
         ));
-        sqlx::query(AssertSqlSafe(sql))
+        query(sql)
             .bind(r.version)
             .bind(r.stage.name())
             .bind(&r.name)
@@ -670,7 +659,7 @@ impl Driver {
             "DELETE FROM {} WHERE version = ? AND stage = ?",
             self.tables.applied
         ));
-        sqlx::query(AssertSqlSafe(sql))
+        query(sql)
             .bind(version)
             .bind(stage.name())
             .execute(&mut self.conn)
@@ -697,7 +686,7 @@ impl Driver {
             "UPDATE {} SET state = ?, failed_direction = ?, statements_done = ?, error = ?, duration_ms = COALESCE(?, duration_ms) WHERE version = ? AND stage = ?",
             self.tables.applied
         ));
-        sqlx::query(AssertSqlSafe(sql))
+        query(sql)
             .bind(state.name())
             .bind(direction)
             .bind(statements_done)
@@ -717,8 +706,8 @@ impl Driver {
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM {}",
             self.tables.applied
         );
-        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
-            .fetch_one(&mut self.conn)
+        query(sql)
+            .scalar::<i64>(&mut self.conn)
             .await
             .map_err(|e| self.internal("reading the history", e))
     }
@@ -762,7 +751,7 @@ impl Driver {
             "INSERT INTO {} (name, state, note, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
             self.tables.checkpoints
         ));
-        sqlx::query(AssertSqlSafe(sql))
+        query(sql)
             .bind(&c.name)
             .bind(crate::checkpoint::encode(&c.state))
             .bind(&c.note)
@@ -781,12 +770,8 @@ impl Driver {
             "DELETE FROM {} WHERE name = ?",
             self.tables.checkpoints
         ));
-        match sqlx::query(AssertSqlSafe(sql))
-            .bind(name)
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(r) => Ok(r.rows_affected() > 0),
+        match query(sql).bind(name).execute(&mut self.conn).await {
+            Ok(r) => Ok(r > 0),
             Err(e) if self.is_missing_table(&e) => Ok(false),
             Err(e) => Err(self.internal("deleting a checkpoint", e)),
         }
@@ -875,7 +860,7 @@ impl Driver {
             self.tables.events
         ));
         let detail = ev.detail.as_deref().map(|d| self.redact(d));
-        sqlx::query(AssertSqlSafe(sql))
+        query(sql)
             .bind(&ev.run_id)
             .bind(&ev.at)
             .bind(&ev.actor)
@@ -929,7 +914,9 @@ impl Driver {
         let mut delay = Duration::from_millis(20);
         let mut session = match self.backend {
             Backend::Sqlite => None,
-            _ => Some(connect_raw(&self.url, &self.redacted_url, &self.secrets).await?),
+            _ => {
+                Some(connect_raw(self.backend, &self.url, &self.redacted_url, &self.secrets).await?)
+            }
         };
         loop {
             let got = match (&mut session, self.backend) {
@@ -1070,11 +1057,12 @@ fn normalize_url(backend: Backend, url: &str) -> String {
 }
 
 async fn connect_raw(
+    backend: Backend,
     url: &str,
     redacted: &str,
     secrets: &[String],
-) -> Result<AnyConnection, Error> {
-    AnyConnection::connect(url).await.map_err(|e| {
+) -> Result<Conn, Error> {
+    Conn::connect(backend, url).await.map_err(|e| {
         let input = matches!(e, sqlx::Error::Configuration(_));
         let message = match &e {
             sqlx::Error::Database(d) => d.message().to_string(),

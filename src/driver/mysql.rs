@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::AnyConnection;
-use sqlx::Row;
+use super::conn::{Conn, query};
 use sqlx::error::DatabaseError;
 
 use super::Tables;
@@ -42,34 +41,28 @@ pub(super) fn is_missing_table(e: &dyn DatabaseError) -> bool {
     number(e) == Some(1146)
 }
 
-pub(super) async fn try_lock(conn: &mut AnyConnection, prefix: &str) -> Result<bool, sqlx::Error> {
-    let got: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT GET_LOCK({}, 0)",
-        lock_name_sql()
-    )))
-    .bind(prefix)
-    .fetch_one(conn)
-    .await?;
+pub(super) async fn try_lock(conn: &mut Conn, prefix: &str) -> Result<bool, sqlx::Error> {
+    let got: Option<i64> = query(format!("SELECT GET_LOCK({}, 0)", lock_name_sql()))
+        .bind(prefix)
+        .scalar(conn)
+        .await?;
     Ok(got == Some(1))
 }
 
-pub(super) async fn unlock(conn: &mut AnyConnection, prefix: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT RELEASE_LOCK({})",
-        lock_name_sql()
-    )))
-    .bind(prefix)
-    .execute(conn)
-    .await
-    .map(|_| ())
+pub(super) async fn unlock(conn: &mut Conn, prefix: &str) -> Result<(), sqlx::Error> {
+    query(format!("SELECT RELEASE_LOCK({})", lock_name_sql()))
+        .bind(prefix)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
-pub(super) async fn lock_holder(conn: &mut AnyConnection, prefix: &str) -> Option<String> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub(super) async fn lock_holder(conn: &mut Conn, prefix: &str) -> Option<String> {
+    let row = query(format!(
         "SELECT CAST(p.ID AS SIGNED) AS id, p.USER AS usr, p.HOST AS host, CAST(p.TIME AS SIGNED) AS secs \
          FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({})",
         lock_name_sql()
-    )))
+    ))
     .bind(prefix)
     .fetch_optional(conn)
     .await

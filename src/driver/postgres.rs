@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::AnyConnection;
-use sqlx::Row;
+use super::conn::{Conn, query};
 
 use super::Tables;
 
@@ -31,23 +30,23 @@ pub(super) fn is_lock_timeout(code: Option<&str>) -> bool {
     matches!(code, Some("55P03") | Some("40P01"))
 }
 
-pub(super) async fn try_lock(conn: &mut AnyConnection, prefix: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+pub(super) async fn try_lock(conn: &mut Conn, prefix: &str) -> Result<bool, sqlx::Error> {
+    query("SELECT pg_try_advisory_lock($1)")
         .bind(lock_key(prefix))
-        .fetch_one(conn)
+        .scalar::<bool>(conn)
         .await
 }
 
-pub(super) async fn unlock(conn: &mut AnyConnection, prefix: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_unlock($1)")
+pub(super) async fn unlock(conn: &mut Conn, prefix: &str) -> Result<(), sqlx::Error> {
+    query("SELECT pg_advisory_unlock($1)")
         .bind(lock_key(prefix))
         .execute(conn)
         .await
         .map(|_| ())
 }
 
-pub(super) async fn lock_holder(conn: &mut AnyConnection, prefix: &str) -> Option<String> {
-    let row = sqlx::query(
+pub(super) async fn lock_holder(conn: &mut Conn, prefix: &str) -> Option<String> {
+    let row = query(
         "SELECT a.pid::bigint AS pid, COALESCE(a.usename::text, '') AS usr, COALESCE(a.application_name, '') AS app, \
          COALESCE(host(a.client_addr), 'local') AS addr, COALESCE(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'), '') AS since \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \

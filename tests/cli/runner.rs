@@ -777,3 +777,50 @@ fn status_answers_when_the_lock_cannot_be_probed() {
         st.all()
     );
 }
+
+#[test]
+fn migration_sql_returning_any_type_applies_and_reverts() {
+    for db in TestDb::all() {
+        let (table, up_select, down_select) = match db.kind {
+            Kind::Postgres => (
+                "CREATE TABLE t (id INT PRIMARY KEY, at TIMESTAMPTZ DEFAULT now(), d DATE DEFAULT current_date, \
+                 n NUMERIC(10, 2) DEFAULT 1.5, u UUID DEFAULT gen_random_uuid(), j JSONB DEFAULT '{}', \
+                 i INTERVAL DEFAULT '1 day', a INT[] DEFAULT ARRAY[1]);\nINSERT INTO t (id) VALUES (1);",
+                "SELECT now(), current_date, 1.5::numeric, gen_random_uuid(), '{}'::jsonb, '1 day'::interval, ARRAY[1];",
+                "SELECT * FROM t LIMIT 1;",
+            ),
+            Kind::Mysql => (
+                "CREATE TABLE t (id INT PRIMARY KEY, at DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6), n DECIMAL(10, 2) DEFAULT 1.5, \
+                 j JSON, b BIT(3) DEFAULT b'101', e ENUM('a', 'b') DEFAULT 'b');\nINSERT INTO t (id, j) VALUES (1, '{}');",
+                "SELECT NOW(6), CURDATE(), CAST(1.5 AS DECIMAL(4, 2)), JSON_OBJECT('a', 1), b'101';",
+                "SELECT * FROM t LIMIT 1;",
+            ),
+            Kind::Sqlite => (
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT DEFAULT CURRENT_TIMESTAMP, n REAL DEFAULT 1.5, b BLOB DEFAULT x'0102');\nINSERT INTO t (id) VALUES (1);",
+                "SELECT datetime('now'), 1.5, x'0102', NULL;",
+                "SELECT * FROM t LIMIT 1;",
+            ),
+        };
+        let s = db.dir.path().join("m");
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("0001_t.up.sql"), table).unwrap();
+        std::fs::write(
+            s.join("0001_t.down.sql"),
+            "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+        )
+        .unwrap();
+        std::fs::write(s.join("0002_reads.up.sql"), up_select).unwrap();
+        std::fs::write(s.join("0002_reads.down.sql"), down_select).unwrap();
+        let s = s.to_str().unwrap();
+        let run = db.migrate(&["--source", s, "up"]).ok();
+        assert!(
+            run.stdout.contains("applied 2 stages"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        db.migrate(&["--source", s, "down", "--to", "0", "--yes"])
+            .ok();
+        assert!(db.history().is_empty(), "{:?}", db.kind);
+    }
+}
