@@ -1063,6 +1063,31 @@ impl Runner {
     fn statements(&self, step: &Step) -> Result<Vec<Statement>, Blocker> {
         let sql = &step.script.sql;
         let mut statements = split(sql, self.driver.backend().dialect());
+        // A COPY FROM STDIN whose rows are not in the file would wait for
+        // them forever, holding the lock: refuse it before anything runs.
+        for s in &statements {
+            let Some(copy) = &s.copy_data else { continue };
+            let problem = if self.driver.backend() != crate::driver::Backend::Postgres {
+                Some("is PostgreSQL's (psql's data sections); this database does not take it")
+            } else if !copy.terminated {
+                Some(
+                    "has no line `\\.` after its rows: migrate sends the rows written after it, up to that line, and would otherwise wait for data forever. End the rows with a line `\\.`",
+                )
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Blocker {
+                    version: Some(step.version),
+                    message: format!(
+                        "{}: `{}` at {} {problem}",
+                        step.label(),
+                        first_line(s.text(sql)),
+                        step.script.location(s.line)
+                    ),
+                });
+            }
+        }
         if !self.transactional(step) {
             return Ok(statements);
         }
@@ -1268,9 +1293,19 @@ impl Runner {
                 ));
             }
         }
-        self.driver
-            .execute(statement.text(&step.script.sql))
-            .await?;
+        match &statement.copy_data {
+            Some(copy) => {
+                let sql = &step.script.sql;
+                self.driver
+                    .copy_in(statement.text(sql), &sql[copy.span.clone()])
+                    .await?
+            }
+            None => {
+                self.driver
+                    .execute(statement.text(&step.script.sql))
+                    .await?
+            }
+        }
         Ok(archived)
     }
 

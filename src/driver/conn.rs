@@ -63,6 +63,26 @@ impl Conn {
         on_conn!(self, c => sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(c).await.map(|r| r.rows_affected()))
     }
 
+    /// Runs `COPY ... FROM STDIN` with `rows` as its data, through
+    /// PostgreSQL's COPY protocol, as psql does for a dump's data sections.
+    pub(crate) async fn copy_in(&mut self, sql: &str, rows: &str) -> Result<u64, sqlx::Error> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => {
+                let mut copy = c.copy_in_raw(sql).await?;
+                if let Err(e) = copy.send(rows.as_bytes()).await {
+                    copy.abort(e.to_string()).await.ok();
+                    return Err(e);
+                }
+                copy.finish().await
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(sqlx::Error::Protocol(
+                "COPY ... FROM STDIN is PostgreSQL's: this database does not take it".into(),
+            )),
+        }
+    }
+
     /// Closes the connection.
     pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
         on_conn!(self, c => c.close().await)

@@ -407,6 +407,15 @@ impl Driver {
         }
     }
 
+    /// Runs one `COPY ... FROM STDIN` statement of a migration with its
+    /// inline rows.
+    pub async fn copy_in(&mut self, sql: &str, rows: &str) -> Result<(), DbError> {
+        match self.conn.copy_in(sql, rows).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+
     /// Starts a transaction.
     pub async fn begin(&mut self) -> Result<(), Error> {
         let sql = if self.backend == Backend::Sqlite {

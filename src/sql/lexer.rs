@@ -47,6 +47,9 @@ pub enum TokenKind {
     LineComment,
     /// `/* ... */`.
     BlockComment,
+    /// MySQL's executable comment `/*! ... */` (and MariaDB's `/*M! ... */`):
+    /// SQL that the server runs, so not trivia.
+    ExecutableComment,
     /// A string literal of any quoting style, including dollar-quoted bodies.
     String,
     /// A quoted identifier: `"x"`, `` `x` ``, `[x]`.
@@ -110,7 +113,14 @@ pub fn tokenize(src: &str, dialect: Dialect) -> Vec<Token> {
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 let nested = dialect != Dialect::Mysql;
                 let (end, unterminated) = block_comment_end(bytes, i, nested);
-                (TokenKind::BlockComment, end, unterminated)
+                let executable = dialect == Dialect::Mysql
+                    && (bytes.get(i + 2) == Some(&b'!')
+                        || (bytes.get(i + 2) == Some(&b'M') && bytes.get(i + 3) == Some(&b'!')));
+                if executable {
+                    (TokenKind::ExecutableComment, end, unterminated)
+                } else {
+                    (TokenKind::BlockComment, end, unterminated)
+                }
             }
             b'\'' => {
                 let backslash = dialect == Dialect::Mysql;

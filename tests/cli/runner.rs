@@ -824,3 +824,90 @@ fn migration_sql_returning_any_type_applies_and_reverts() {
         assert!(db.history().is_empty(), "{:?}", db.kind);
     }
 }
+
+/// Writes `files` (name, text) into a new directory `m` of the database's
+/// temp dir; its path.
+fn write_migrations(db: &TestDb, files: &[(&str, &str)]) -> String {
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir.to_str().unwrap().to_string()
+}
+
+#[test]
+fn postgres_copy_from_stdin_loads_its_rows_and_never_waits() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_dump.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY, name TEXT);\nCOPY public.t (id, name) FROM stdin;\n1\tone; two\n2\t\\N\n\\.\nCREATE INDEX t_name ON t (name);\n",
+            ),
+            (
+                "0001_dump.down.sql",
+                "-- migrate:allow lossy-down: a dump's baseline\nDROP TABLE t;\n",
+            ),
+        ],
+    );
+    db.migrate(&["--source", &s, "up"]).ok();
+    assert_eq!(
+        db.strings("SELECT id || ':' || coalesce(name, 'NULL') FROM t ORDER BY id"),
+        ["1:one; two", "2:NULL"]
+    );
+    db.migrate(&["--source", &s, "down", "--yes"]).ok();
+    // Rows without their `\.` line: refused before anything runs.
+    std::fs::write(
+        format!("{s}/0001_dump.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY, name TEXT);\nCOPY t (id, name) FROM stdin;\n1\tone\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = db.migrate(&["--source", &s, "up"]).code(1);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        run.stderr.contains("FROM stdin") && run.stderr.contains("0001_dump.up.sql:2"),
+        "{}",
+        run.all()
+    );
+    assert!(db.history().is_empty());
+}
+
+#[test]
+fn mysql_client_syntax_runs_as_the_mysql_client_runs_it() {
+    let Some(db) = TestDb::server(Kind::Mysql) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_dump.up.sql",
+                "/*!40014 SET @OLD_FK=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;\n\
+                 CREATE TABLE p (id INT PRIMARY KEY, n INT) /*!50100 PARTITION BY HASH (id) PARTITIONS 2 */;\n\
+                 DELIMITER //\n\
+                 CREATE TRIGGER p_n BEFORE INSERT ON p FOR EACH ROW\nBEGIN\n  SET NEW.n = NEW.id * 2;\nEND//\n\
+                 DELIMITER ;\n\
+                 BEGIN NOT ATOMIC\n  DECLARE x INT DEFAULT 3;\n  INSERT INTO p (id) VALUES (x);\nEND;\n\
+                 /*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FK */;\n",
+            ),
+            (
+                "0001_dump.down.sql",
+                "-- migrate:allow lossy-down: a dump's baseline\nDROP TABLE p;\n",
+            ),
+        ],
+    );
+    db.migrate(&["--source", &s, "up"]).ok();
+    assert_eq!(
+        db.strings("SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.partitions WHERE table_schema = DATABASE() AND table_name = 'p'"),
+        ["2"],
+        "the partitioning in the executable comment reached the server"
+    );
+    assert_eq!(db.strings("SELECT CAST(n AS CHAR) FROM p"), ["6"]);
+    db.migrate(&["--source", &s, "down", "--yes"]).ok();
+    assert!(db.history().is_empty());
+}
