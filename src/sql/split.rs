@@ -109,7 +109,7 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
         }
         current.push(token);
     }
-    let copy = is_copy_from_stdin(script, &current).then(|| CopyData {
+    let copy = is_copy_from_stdin(script, &current).then_some(CopyData {
         span: script.len()..script.len(),
         terminated: false,
     });
