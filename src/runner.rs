@@ -1388,7 +1388,7 @@ impl Runner {
         };
         if self.transactional(step) {
             'attempt: loop {
-                self.driver.begin().await?;
+                self.driver.start_stage(true).await?;
                 archived.clear();
                 for (i, s) in statements.iter().enumerate() {
                     match self.run_statement(step, s, targets[i].as_ref()).await {
@@ -1447,6 +1447,7 @@ impl Runner {
                 break;
             }
         } else {
+            self.driver.start_stage(false).await?;
             // Outside a transaction: the row says `failed` until the stage completes.
             match step.direction {
                 Direction::Up => {

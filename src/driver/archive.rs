@@ -237,7 +237,7 @@ impl Driver {
             .scalar(&mut self.conn)
             .await
             .map_err(|e| self.db_error(e))?;
-        let archive_table = format!("{}archive_{id}", self.tables.prefix);
+        let archive_table = format!("{}{}archive_{id}", self.tables.schema, self.tables.prefix);
         let select = match &target.column {
             Some(c) => {
                 let mut cols: Vec<String> = keys.iter().map(|k| self.quote(k)).collect();

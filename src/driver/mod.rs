@@ -251,6 +251,31 @@ pub(crate) struct Tables {
     pub archives: String,
     pub checkpoints: String,
     pub prefix: String,
+    /// `"schema".` on PostgreSQL once the session's schema is known (empty
+    /// before): migrate's tables are reached whatever search_path a
+    /// migration sets (a pg_dump sets it to '').
+    pub schema: String,
+}
+
+impl Tables {
+    /// Qualifies every table with `schema` (PostgreSQL).
+    fn qualify(&mut self, schema: &str) {
+        let q = format!("\"{}\".", schema.replace('"', "\"\""));
+        for t in [
+            &mut self.applied,
+            &mut self.events,
+            &mut self.meta,
+            &mut self.archives,
+            &mut self.checkpoints,
+        ] {
+            let name = t
+                .rsplit_once("\".")
+                .map_or(t.as_str(), |(_, n)| n)
+                .to_string();
+            *t = format!("{q}{name}");
+        }
+        self.schema = q;
+    }
 }
 
 /// How long a run waits for its turn on a shared in-memory SQLite database.
@@ -298,6 +323,7 @@ impl Driver {
                 archives: format!("{prefix}archives"),
                 checkpoints: format!("{prefix}checkpoints"),
                 prefix,
+                schema: String::new(),
             },
             lock_timeout: options.lock_timeout,
             session_ready: false,
@@ -334,15 +360,53 @@ impl Driver {
         if self.session_ready {
             return Ok(());
         }
-        let setup = match self.backend {
+        if self.backend == Backend::Postgres {
+            let schema: Option<String> = query("SELECT current_schema()")
+                .scalar(&mut self.conn)
+                .await
+                .map_err(|e| self.internal("setting up the session", e))?;
+            if let Some(schema) = schema {
+                self.tables.qualify(&schema);
+            }
+        }
+        let setup = self.session_setup().join(";\n");
+        self.exec_internal(&setup, "setting up the session").await?;
+        self.session_ready = true;
+        Ok(())
+    }
+
+    /// The runner's own session settings (lock timeouts; foreign keys on
+    /// SQLite; PostgreSQL's default search_path), which every stage starts
+    /// with whatever an earlier stage set.
+    fn session_setup(&self) -> Vec<String> {
+        match self.backend {
             Backend::Postgres => postgres::session_setup(self.lock_timeout),
             Backend::Mysql => mysql::session_setup(self.lock_timeout),
             Backend::Sqlite => sqlite::session_setup(self.lock_timeout),
-        };
-        self.exec_internal(&setup.join(";\n"), "setting up the session")
-            .await?;
-        self.session_ready = true;
-        Ok(())
+        }
+    }
+
+    /// Starts a stage: the runner's session settings again (a stage's own
+    /// `SET` applies to that stage only), then, for a transactional stage,
+    /// the transaction, in one round trip.
+    pub async fn start_stage(&mut self, transaction: bool) -> Result<(), Error> {
+        self.prepare_session().await?;
+        let mut sql = self.session_setup();
+        if transaction {
+            sql.push(self.begin_sql().to_string());
+        }
+        self.exec_internal(&sql.join(";\n"), "starting the stage")
+            .await
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        if self.backend == Backend::Sqlite {
+            // The write lock at once: no deadlock between two readers that
+            // both want to write.
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        }
     }
 
     /// The backend.
@@ -418,11 +482,7 @@ impl Driver {
 
     /// Starts a transaction.
     pub async fn begin(&mut self) -> Result<(), Error> {
-        let sql = if self.backend == Backend::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
+        let sql = self.begin_sql();
         self.exec_internal(sql, "starting a transaction").await
     }
 

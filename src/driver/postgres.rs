@@ -19,10 +19,12 @@ pub(super) fn lock_key(prefix: &str) -> i64 {
 }
 
 pub(super) fn session_setup(lock_timeout: Duration) -> Vec<String> {
-    vec![format!(
-        "SET lock_timeout = '{}ms'",
-        lock_timeout.as_millis().max(1)
-    )]
+    vec![
+        format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)),
+        // As psql running the file in a session of its own would see it: a
+        // dump's `set_config('search_path', '', false)` ends with its stage.
+        "RESET search_path".to_string(),
+    ]
 }
 
 pub(super) fn is_lock_timeout(code: Option<&str>) -> bool {

@@ -911,3 +911,44 @@ fn mysql_client_syntax_runs_as_the_mysql_client_runs_it() {
     db.migrate(&["--source", &s, "down", "--yes"]).ok();
     assert!(db.history().is_empty());
 }
+
+#[test]
+fn a_stages_settings_end_with_it_and_a_dump_header_does_not_break_the_history() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_dump.up.sql",
+                "SET lock_timeout = 0;\nSET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n\
+                 CREATE TABLE public.t (id INT PRIMARY KEY);\n",
+            ),
+            (
+                "0001_dump.down.sql",
+                "-- migrate:allow lossy-down: a dump's baseline\nDROP TABLE public.t;\n",
+            ),
+            (
+                "0002_next.up.sql",
+                "DO $$ BEGIN\n  IF current_setting('lock_timeout') = '0' THEN RAISE EXCEPTION 'lock_timeout leaked from the previous stage'; END IF;\nEND $$;\n\
+                 CREATE TABLE u (id INT PRIMARY KEY);\n",
+            ),
+            (
+                "0002_next.down.sql",
+                "-- migrate:allow lossy-down: a test table\nDROP TABLE u;\n",
+            ),
+            (
+                "0003_outside.up.sql",
+                "-- migrate:no-transaction\nSELECT pg_catalog.set_config('search_path', '', false);\nCREATE INDEX CONCURRENTLY t_id ON public.t (id);\n",
+            ),
+            ("0003_outside.down.sql", "DROP INDEX public.t_id;\n"),
+        ],
+    );
+    let run = db.migrate(&["--source", &s, "up"]).ok();
+    assert!(run.stdout.contains("applied 3 stages"), "{}", run.all());
+    db.migrate(&["--source", &s, "down", "--to", "0", "--yes"])
+        .ok();
+    assert!(db.history().is_empty());
+    assert!(db.schema().is_empty(), "{:?}", db.schema());
+}
