@@ -200,7 +200,7 @@ fn touched_tables(
                 | Op::AlterTable { table, .. }
                 | Op::Delete { table, .. }
                 | Op::Update { table, .. }
-                | Op::Insert { table } => {
+                | Op::Insert { table, .. } => {
                     out.insert(table);
                 }
                 Op::CreateIndex { table, .. } => {

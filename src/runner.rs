@@ -1116,6 +1116,24 @@ impl Runner {
             statements.pop();
             statements.remove(0);
         }
+        let upper_words = |s: &Statement| -> Vec<String> {
+            s.words(sql).take(2).map(str::to_ascii_uppercase).collect()
+        };
+        if self.driver.backend() == crate::driver::Backend::Sqlite
+            && let Some(s) = statements
+                .iter()
+                .find(|s| crate::check::ir::is_foreign_keys_pragma(&upper_words(s)))
+        {
+            return Err(Blocker {
+                version: Some(step.version),
+                message: format!(
+                    "{}: `{}` at {} does nothing inside a transaction, and migrate runs this stage in one: foreign keys would stay on, and dropping a table would delete the child rows of its ON DELETE CASCADE keys. Put `-- migrate:no-transaction` at the top of the file (the rebuild then runs statement by statement, as SQLite documents it)",
+                    step.label(),
+                    first_line(s.text(sql)),
+                    step.script.location(s.line)
+                ),
+            });
+        }
         if let Some(s) = statements.iter().find(|s| kind(s).is_some()) {
             return Err(Blocker {
                 version: Some(step.version),

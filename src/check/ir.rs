@@ -16,6 +16,15 @@ use sqlparser::parser::Parser;
 use crate::archive::unquote;
 use crate::sql::{Dialect, Statement, TokenKind};
 
+/// `PRAGMA foreign_keys = ...` (SQLite), from a statement's upper-cased
+/// words: it does nothing inside a transaction.
+pub fn is_foreign_keys_pragma(words: &[String]) -> bool {
+    words.first().is_some_and(|w| w == "PRAGMA")
+        && words
+            .get(1)
+            .is_some_and(|w| w == "FOREIGN_KEYS" || w.ends_with(".FOREIGN_KEYS"))
+}
+
 /// A column as declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSpec {
@@ -144,6 +153,9 @@ pub enum Op {
     Insert {
         /// Table.
         table: String,
+        /// The table of `INSERT ... SELECT ... FROM <table>`, the first one
+        /// named after FROM.
+        from: Option<String>,
     },
     /// Something that cannot run inside a transaction block (PostgreSQL).
     NoTransactionOnly {
@@ -537,6 +549,14 @@ pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
             };
         }
     }
+    if dialect != Dialect::Mysql && dialect != Dialect::Postgres && is_foreign_keys_pragma(&words) {
+        return Read {
+            op: Op::NoTransactionOnly {
+                what: "PRAGMA foreign_keys (SQLite ignores it inside a transaction: foreign keys stay on, and dropping a table deletes the child rows of ON DELETE CASCADE)".into(),
+            },
+            parse_error: None,
+        };
+    }
     match Parser::parse_sql(sp_dialect(dialect).as_ref(), text) {
         Ok(stmts) if stmts.len() == 1 => {
             let op = lower(&stmts[0]);
@@ -677,7 +697,12 @@ fn tokens_op(statement: &Statement, script: &str) -> Op {
         && t.is(1, "INTO")
         && let Some((table, _)) = t.name(2)
     {
-        return Op::Insert { table };
+        let from = (0..t.toks.len())
+            .find(|&i| t.is(i, "SELECT"))
+            .and_then(|select| (select..t.toks.len()).find(|&i| t.is(i, "FROM")))
+            .and_then(|i| t.name(i + 1))
+            .map(|(name, _)| name);
+        return Op::Insert { table, from };
     }
     if t.is(0, "ALTER") && t.is(1, "TABLE") {
         let mut i = 2;

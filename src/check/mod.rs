@@ -252,6 +252,26 @@ impl StageCx<'_> {
     }
 }
 
+/// Whether the `DROP TABLE table` at position `at` of `stmts` is part of a
+/// table rebuild, and so loses nothing: its rows were copied into another
+/// table before it (`INSERT INTO n ... SELECT ... FROM table`), which takes
+/// its name after it (`ALTER TABLE n RENAME TO table`).
+pub fn rebuilt(stmts: &[Stmt], at: usize, table: &str) -> bool {
+    let copies: Vec<&str> = stmts[..at]
+        .iter()
+        .filter_map(|s| match &s.read.op {
+            Op::Insert {
+                table: into,
+                from: Some(from),
+            } if from == table => Some(into.as_str()),
+            _ => None,
+        })
+        .collect();
+    stmts[at + 1..].iter().any(|s| {
+        matches!(&s.read.op, Op::RenameTable { from, to } if to == table && copies.contains(&from.as_str()))
+    })
+}
+
 /// The objects a list of statements touches.
 #[derive(Default)]
 struct Touched {
@@ -267,7 +287,7 @@ impl Touched {
             | Op::AlterTable { table, .. }
             | Op::Delete { table, .. }
             | Op::Update { table, .. }
-            | Op::Insert { table } => {
+            | Op::Insert { table, .. } => {
                 self.tables.insert(table.clone());
                 if let Op::AlterTable { actions, .. } = op {
                     for a in actions {

@@ -219,7 +219,7 @@ impl Schema {
                     }
                 }
             }
-            Op::Delete { table, .. } | Op::Insert { table } => {
+            Op::Delete { table, .. } | Op::Insert { table, .. } => {
                 if !self.tables.contains_key(table) {
                     missing.push(Missing::Table(table.clone()));
                 }

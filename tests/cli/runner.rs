@@ -952,3 +952,75 @@ fn a_stages_settings_end_with_it_and_a_dump_header_does_not_break_the_history() 
     assert!(db.history().is_empty());
     assert!(db.schema().is_empty(), "{:?}", db.schema());
 }
+
+#[test]
+fn sqlite_table_rebuild_keeps_child_rows_and_is_refused_inside_a_transaction() {
+    let db = TestDb::sqlite();
+    let rebuild_up = "PRAGMA foreign_keys=OFF;\nCREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+        INSERT INTO parent_new (id, name) SELECT id, name FROM parent;\nDROP TABLE parent;\n\
+        ALTER TABLE parent_new RENAME TO parent;\nPRAGMA foreign_key_check;\nPRAGMA foreign_keys=ON;\n";
+    let rebuild_down = "PRAGMA foreign_keys=OFF;\nCREATE TABLE parent_old (id INTEGER PRIMARY KEY, name TEXT);\n\
+        INSERT INTO parent_old (id, name) SELECT id, name FROM parent;\nDROP TABLE parent;\n\
+        ALTER TABLE parent_old RENAME TO parent;\nPRAGMA foreign_keys=ON;\n";
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_tables.up.sql",
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\n\
+                 CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\n\
+                 INSERT INTO parent VALUES (1, 'a');\nINSERT INTO child VALUES (10, 1), (11, 1);\n",
+            ),
+            (
+                "0001_tables.down.sql",
+                "-- migrate:allow lossy-down: test tables\n\nDROP TABLE child;\nDROP TABLE parent;\n",
+            ),
+            ("0002_rebuild.up.sql", rebuild_up),
+            ("0002_rebuild.down.sql", rebuild_down),
+        ],
+    );
+    // Inside the runner's transaction the PRAGMA would do nothing and the
+    // DROP would cascade: check and up both refuse, naming the PRAGMA.
+    let check = db.migrate(&["--source", &s, "check"]).code(1);
+    assert!(
+        check.stdout.contains("PRAGMA foreign_keys"),
+        "{}",
+        check.all()
+    );
+    db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
+    let run = db
+        .migrate(&["--source", &s, "up", "--no-check", "--reason", "try"])
+        .code(1);
+    assert!(
+        run.stderr.contains("0002_rebuild.up.sql:1")
+            && run.stderr.contains("-- migrate:no-transaction"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        db.strings("SELECT CAST(count(*) AS TEXT) FROM child"),
+        ["2"]
+    );
+    // As SQLite documents it, outside a transaction: every child row stays.
+    for (file, text) in [
+        ("0002_rebuild.up.sql", rebuild_up),
+        ("0002_rebuild.down.sql", rebuild_down),
+    ] {
+        std::fs::write(
+            format!("{s}/{file}"),
+            format!("-- migrate:no-transaction\n\n{text}"),
+        )
+        .unwrap();
+    }
+    db.migrate(&["--source", &s, "up"]).ok();
+    assert_eq!(
+        db.strings("SELECT CAST(count(*) AS TEXT) FROM child"),
+        ["2"]
+    );
+    db.migrate(&["--source", &s, "down", "--yes"]).ok();
+    assert_eq!(
+        db.strings("SELECT CAST(count(*) AS TEXT) FROM child"),
+        ["2"]
+    );
+    assert_eq!(db.history(), ["1:main:applied"]);
+}

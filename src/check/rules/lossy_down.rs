@@ -44,7 +44,10 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
         };
         match &s.read.op {
             Op::DropTable { tables, .. } if !s.archived => {
-                for t in tables.iter().filter(|t| !created_here(t) && present(t)) {
+                for t in tables
+                    .iter()
+                    .filter(|t| !created_here(t) && present(t) && !crate::check::rebuilt(down, i, t))
+                {
                     out.push(cx.at(true, s, ID, format!("the down drops table {t}: every row written to it since the up ran is lost"), help.into()));
                 }
             }

@@ -14,7 +14,10 @@ pub const SUMMARY: &str = "a statement that cannot run in a transaction, in a mi
 pub const DOC: &str = "\
 What it flags (PostgreSQL): `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX \
 CONCURRENTLY`, `VACUUM`, `CREATE DATABASE`, `ALTER SYSTEM` in a file the runner wraps in a \
-transaction.
+transaction. (SQLite): `PRAGMA foreign_keys`, which SQLite ignores inside a transaction: the \
+table rebuild most people write (`PRAGMA foreign_keys=OFF`, create the new table, copy, drop the \
+old one, rename) then runs with foreign keys on, and the `DROP TABLE` deletes every child row \
+of an `ON DELETE CASCADE` key.
 
 Why it matters: PostgreSQL refuses them inside a transaction block, so the migration fails \
 every time it runs, in CI if you are lucky and in production if you are not.
@@ -43,7 +46,7 @@ fn what(s: &Stmt) -> Option<String> {
 
 /// Checks a stage.
 pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
-    if cx.dialect != Dialect::Postgres && cx.dialect != Dialect::Generic {
+    if cx.dialect == Dialect::Mysql {
         return;
     }
     let scripts = [
@@ -96,6 +99,43 @@ mod tests {
                 ),
             ]),
         );
+    }
+
+    #[test]
+    fn err_sqlite_foreign_keys_pragma_in_a_transaction() {
+        let rebuild = "PRAGMA foreign_keys=OFF;\nCREATE TABLE t_new (id INT PRIMARY KEY, v TEXT NOT NULL);\nINSERT INTO t_new SELECT * FROM t;\nDROP TABLE t;\nALTER TABLE t_new RENAME TO t;\nPRAGMA foreign_keys=ON;";
+        let src = source(&[T, ("rebuild", rebuild, Some("SELECT 1;"))]);
+        let f = crate::check::check(
+            &src,
+            &crate::check::CheckOptions {
+                dialect: crate::sql::Dialect::Sqlite,
+                ..Default::default()
+            },
+        );
+        let m: Vec<&str> = f
+            .diagnostics
+            .iter()
+            .filter(|d| d.rule == super::ID)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].contains("PRAGMA foreign_keys"), "{m:?}");
+        let ok_src = source(&[
+            T,
+            (
+                "rebuild",
+                &format!("-- migrate:no-transaction\n\n{rebuild}"),
+                Some("SELECT 1;"),
+            ),
+        ]);
+        let f = crate::check::check(
+            &ok_src,
+            &crate::check::CheckOptions {
+                dialect: crate::sql::Dialect::Sqlite,
+                ..Default::default()
+            },
+        );
+        assert!(!f.diagnostics.iter().any(|d| d.rule == super::ID), "{f:?}");
     }
 
     #[test]
