@@ -108,6 +108,21 @@ pub struct StageFailure {
     pub attempts: u32,
     /// Stages the run completed before this one.
     pub completed: Vec<StepReport>,
+    /// What the failed statement itself left in the database outside a
+    /// transaction (an invalid index of a failed `CREATE INDEX
+    /// CONCURRENTLY`), and whether migrate removed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residue: Option<Residue>,
+}
+
+/// Something a failed statement left behind outside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "state", content = "what")]
+pub enum Residue {
+    /// migrate removed it; the message says what it was.
+    Removed(String),
+    /// It is still there; the message says what to do.
+    Left(String),
 }
 
 impl fmt::Display for StageFailure {
@@ -137,7 +152,12 @@ impl fmt::Display for StageFailure {
                 f,
                 "\n  the stage was rolled back: the database is as it was before it"
             )?;
+        } else if let Some(Residue::Left(what)) = &self.residue {
+            write!(f, "\n  {what}")?;
         } else if self.statements_done == 0 {
+            if let Some(Residue::Removed(what)) = &self.residue {
+                write!(f, "\n  {what}")?;
+            }
             write!(
                 f,
                 "\n  no statement of the stage had completed: the database is as it was before it"

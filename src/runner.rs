@@ -19,7 +19,7 @@ use crate::checkpoint::State;
 use crate::driver::{
     ArchiveRecord, Checkpoint, ConnectOptions, Driver, Event, HistoryWrite, RowUpdate,
 };
-use crate::error::{DbError, Error, StageFailure, StepReport};
+use crate::error::{DbError, Error, Residue, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
 use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up};
 use crate::source::{Direction, DirectiveKind, Script, Source, StageKind, template};
@@ -1256,7 +1256,49 @@ impl Runner {
             statements_done: if rolled_back { 0 } else { done },
             attempts,
             completed: vec![],
+            residue: None,
         }))
+    }
+
+    /// After a statement failed outside a transaction: what it left behind.
+    /// A failed `CREATE INDEX CONCURRENTLY` on PostgreSQL leaves an INVALID
+    /// index of that name (maintained on every write, used by no query,
+    /// and in the way of the next attempt): migrate drops it and says so.
+    async fn clean_up_after(&mut self, step: &Step, statement: &Statement) -> Option<Residue> {
+        if self.driver.backend() != crate::driver::Backend::Postgres {
+            return None;
+        }
+        let sql = &step.script.sql;
+        let crate::check::ir::Op::CreateIndex {
+            name: Some(name),
+            concurrently: true,
+            ..
+        } = crate::check::ir::read(statement, sql, crate::sql::Dialect::Postgres).op
+        else {
+            return None;
+        };
+        match self.driver.index_is_invalid(&name).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                return Some(Residue::Left(format!(
+                    "the failed CREATE INDEX CONCURRENTLY may have left an INVALID index {name} (checking failed: {e}): look with \\d and drop it with DROP INDEX CONCURRENTLY {name} before running again"
+                )));
+            }
+        }
+        let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+        Some(match self.driver.execute(&drop).await {
+            Ok(()) => {
+                tracing::warn!(index = %name, "dropped the invalid index a failed CREATE INDEX CONCURRENTLY left");
+                Residue::Removed(format!(
+                    "the failed CREATE INDEX CONCURRENTLY had left an INVALID index {name}; migrate dropped it"
+                ))
+            }
+            Err(e) => Residue::Left(format!(
+                "the failed CREATE INDEX CONCURRENTLY left an INVALID index {name}, and dropping it failed ({}): drop it with DROP INDEX CONCURRENTLY {name} before running again",
+                e.message
+            )),
+        })
     }
 
     /// Runs one statement of a stage, first archiving what it drops when
@@ -1505,7 +1547,9 @@ impl Runner {
                             attempts += 1;
                         }
                         Err(db) => {
-                            if i == 0 {
+                            let residue = self.clean_up_after(step, &statements[i]).await;
+                            let nothing_left = i == 0 && !matches!(residue, Some(Residue::Left(_)));
+                            if nothing_left {
                                 // Nothing ran: put the history back as it was.
                                 match step.direction {
                                     Direction::Up => {
@@ -1539,7 +1583,12 @@ impl Runner {
                                 Some(started.elapsed()),
                             )
                             .await?;
-                            return Err(self.failure(step, &statements, i, db, false, attempts));
+                            let mut failure =
+                                self.failure(step, &statements, i, db, false, attempts);
+                            if let Error::StageFailed(f) = &mut failure {
+                                f.residue = residue;
+                            }
+                            return Err(failure);
                         }
                     }
                 }

@@ -480,6 +480,18 @@ impl Driver {
         }
     }
 
+    /// Whether an index of this name exists and is INVALID (PostgreSQL: what
+    /// a failed `CREATE INDEX CONCURRENTLY` leaves).
+    pub async fn index_is_invalid(&mut self, name: &str) -> Result<bool, Error> {
+        query("SELECT CAST(COUNT(*) AS BIGINT) FROM pg_index WHERE indexrelid = to_regclass($1) AND NOT indisvalid")
+            .bind(name)
+            .persistent(false)
+            .scalar::<i64>(&mut self.conn)
+            .await
+            .map(|n| n > 0)
+            .map_err(|e| self.internal("looking for an invalid index", e))
+    }
+
     /// Starts a transaction.
     pub async fn begin(&mut self) -> Result<(), Error> {
         let sql = self.begin_sql();

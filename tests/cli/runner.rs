@@ -1024,3 +1024,49 @@ fn sqlite_table_rebuild_keeps_child_rows_and_is_refused_inside_a_transaction() {
     );
     assert_eq!(db.history(), ["1:main:applied"]);
 }
+
+#[test]
+fn a_failed_unique_index_concurrently_leaves_no_invalid_index_and_says_so() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_t.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY, email TEXT);\nINSERT INTO t VALUES (1, 'a'), (2, 'a');\n",
+            ),
+            (
+                "0001_t.down.sql",
+                "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+            ),
+            (
+                "0002_unique.up.sql",
+                "-- migrate:no-transaction\n\nCREATE UNIQUE INDEX CONCURRENTLY t_email ON t (email);\n",
+            ),
+            (
+                "0002_unique.down.sql",
+                "-- migrate:no-transaction\n\nDROP INDEX CONCURRENTLY t_email;\n",
+            ),
+        ],
+    );
+    let run = db.migrate(&["--source", &s, "up"]).code(1);
+    assert!(
+        run.stderr
+            .contains("INVALID index t_email; migrate dropped it")
+            && run.stderr.contains("the database is as it was before it"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        db.strings("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+            .is_empty(),
+        "an invalid index was left"
+    );
+    assert_eq!(db.history(), ["1:main:applied"]);
+    // With the duplicate fixed, the same migration applies.
+    db.execute("UPDATE t SET email = 'b' WHERE id = 2");
+    db.migrate(&["--source", &s, "up"]).ok();
+    assert_eq!(db.history(), ["1:main:applied", "2:main:applied"]);
+}
