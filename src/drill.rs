@@ -176,6 +176,7 @@ fn up_request(version: i64, stage: StageKind) -> UpRequest {
         },
         checkpoint: None,
         no_check: Some("drill".into()),
+        verify: None,
     }
 }
 

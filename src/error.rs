@@ -261,6 +261,23 @@ pub enum Error {
     /// A statement failed while running a stage.
     #[error("{0}")]
     StageFailed(Box<StageFailure>),
+    /// The verification command of `up --verify` failed; the stages the run
+    /// applied were reverted under the same lock hold (or the revert failed
+    /// too, with its error).
+    #[error("verification `{command}` failed ({outcome}); {}", match revert_error {
+        None => format!("reverted the {reverted} stage(s) this run applied: the database is back where the run started, and no checkpoint was recorded"),
+        Some(e) => format!("reverting the run failed too: {e}"),
+    })]
+    Verification {
+        /// The command.
+        command: String,
+        /// `exit code N`, or how it ended.
+        outcome: String,
+        /// Stages reverted.
+        reverted: usize,
+        /// Why the revert failed, if it did.
+        revert_error: Option<String>,
+    },
     /// A target, version or stage given by the user does not exist.
     #[error("{0}")]
     BadInput(String),

@@ -74,6 +74,11 @@ pub struct RunReport {
     pub notes: Vec<String>,
     /// The checkpoint holding the state this run started from (`@previous`).
     pub started_from: Option<String>,
+    /// The named checkpoint this run recorded (`up --checkpoint`), or that
+    /// already named the state it reached.
+    pub checkpoint: Option<String>,
+    /// The verification command that passed (`up --verify`).
+    pub verified: Option<String>,
 }
 
 /// Where a run goes, as the user said it.
@@ -119,6 +124,10 @@ pub struct UpRequest {
     pub checkpoint: Option<String>,
     /// Apply despite checker errors, for this reason.
     pub no_check: Option<String>,
+    /// A shell command run after the stages are applied, while the lock is
+    /// still held: if it fails, the stages this run applied are reverted
+    /// before anyone else can migrate, and no checkpoint is recorded.
+    pub verify: Option<String>,
 }
 
 /// How far `down` goes.
@@ -388,6 +397,7 @@ impl Runner {
         let actions = self
             .vetted(&steps, &history, req.no_check.is_some())
             .await?;
+        self.checkpoint_exists(req, &history, &steps).await?;
         Ok(PlannedRun {
             steps,
             actions,
@@ -483,14 +493,36 @@ impl Runner {
                 scope.within = Some(self.checkpoint_state(t).await?.1)
             }
         }
-        if let Some(name) = &req.checkpoint
-            && self.driver.checkpoint(name).await?.is_some()
-        {
-            return Err(Error::BadInput(format!(
-                "checkpoint `{name}` exists already: choose another name, or `migrate checkpoint delete {name}` first"
-            )));
-        }
         Ok(scope)
+    }
+
+    /// For `up --checkpoint NAME`: whether NAME exists already. It may, if
+    /// it names exactly the state this run reaches (a re-run of the same
+    /// deploy); a checkpoint naming another state is refused.
+    async fn checkpoint_exists(
+        &mut self,
+        req: &UpRequest,
+        history: &[AppliedStage],
+        steps: &[Step],
+    ) -> Result<bool, Error> {
+        let Some(name) = &req.checkpoint else {
+            return Ok(false);
+        };
+        let Some(existing) = self.driver.checkpoint(name).await? else {
+            return Ok(false);
+        };
+        let mut reached: State = history
+            .iter()
+            .filter(|r| r.state == RowState::Applied)
+            .map(|r| (r.version, r.stage))
+            .collect();
+        reached.extend(steps.iter().map(|s| (s.version, s.stage)));
+        if existing.state == reached {
+            return Ok(true);
+        }
+        Err(Error::BadInput(format!(
+            "checkpoint `{name}` exists already and names another state than this run reaches: choose another name, or `migrate checkpoint delete {name}` first"
+        )))
     }
 
     async fn down_target(
@@ -653,6 +685,7 @@ impl Runner {
         // Fast path: a start-up with nothing to do reads the history once and
         // takes no lock.
         if req.checkpoint.is_none()
+            && req.verify.is_none()
             && matches!(req.to, None | Some(Target::Version(_)))
             && let Some(history) = self.driver.read_history_summary().await?
         {
@@ -675,6 +708,8 @@ impl Runner {
                     steps: vec![],
                     notes: verification_notes(&v),
                     started_from: None,
+                    checkpoint: None,
+                    verified: None,
                 });
             }
         }
@@ -688,6 +723,7 @@ impl Runner {
                 .map_err(|blockers| Error::Refused { blockers })?;
             self.vetted(&steps, &history, req.no_check.is_some())
                 .await?;
+            let checkpoint_exists = self.checkpoint_exists(req, &history, &steps).await?;
             if let Some(reason) = &req.no_check
                 && !steps.is_empty()
             {
@@ -717,21 +753,87 @@ impl Runner {
             };
             let mut report = self.execute_all(&steps, &v, on).await?;
             report.started_from = started_from;
+            if let Some(command) = &req.verify {
+                self.verify_or_revert(command, &history, &report, on)
+                    .await?;
+                report.verified = Some(command.clone());
+            }
             if let Some(name) = &req.checkpoint {
-                let now = self.history().await?;
-                self.record_checkpoint(
-                    name,
-                    "named",
-                    Some(format!("recorded by the run {}", self.run_id)),
-                    &now,
-                )
-                .await?;
+                if !checkpoint_exists {
+                    let now = self.history().await?;
+                    self.record_checkpoint(
+                        name,
+                        "named",
+                        Some(format!("recorded by the run {}", self.run_id)),
+                        &now,
+                    )
+                    .await?;
+                }
+                self.log("checkpoint", "ok", Some(name.clone())).await?;
+                report.checkpoint = Some(name.clone());
             }
             Ok(report)
         }
         .await;
         self.driver.unlock().await;
         result
+    }
+
+    /// `up --verify`: runs the command with the lock still held. If it
+    /// fails, reverts exactly the stages this run applied (back to
+    /// `before`), with the same validation as `down`, before the lock is
+    /// released, so no other deployer's stages can be caught in it.
+    async fn verify_or_revert(
+        &mut self,
+        command: &str,
+        before: &[AppliedStage],
+        report: &RunReport,
+        on: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<(), Error> {
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .status()
+            .await;
+        let outcome = match status {
+            Ok(s) if s.success() => {
+                self.log("verify", "ok", Some(command.to_string())).await?;
+                return Ok(());
+            }
+            Ok(s) => s.code().map_or("ended by a signal".to_string(), |c| {
+                format!("exit code {c}")
+            }),
+            Err(e) => format!("could not be started: {e}"),
+        };
+        self.log("verify", "failed", Some(format!("{command}: {outcome}")))
+            .await?;
+        let failed = |reverted, revert_error| Error::Verification {
+            command: command.to_string(),
+            outcome: outcome.clone(),
+            reverted,
+            revert_error,
+        };
+        if report.steps.is_empty() {
+            return Err(failed(0, None));
+        }
+        let state: State = before
+            .iter()
+            .filter(|r| r.state == RowState::Applied)
+            .map(|r| (r.version, r.stage))
+            .collect();
+        let history = self.history().await?;
+        let v = verify(&self.source, &history);
+        let reverted = async {
+            let (steps, _) = self
+                .checked_down(&history, &v, &DownTarget::State(state), false)
+                .await?;
+            self.execute_all(&steps, &v, on).await
+        }
+        .await;
+        Err(match reverted {
+            Ok(r) => failed(r.steps.len(), None),
+            Err(e) => failed(0, Some(e.to_string())),
+        })
     }
 
     /// Reverts stages, most recently applied first, with the stored downs.
@@ -831,6 +933,8 @@ impl Runner {
             steps: vec![],
             notes: self.notes(v),
             started_from: None,
+            checkpoint: None,
+            verified: None,
         };
         let mut seq = self.driver.next_seq().await?;
         for step in steps {

@@ -59,6 +59,7 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
         no_check: args
             .no_check
             .then(|| args.reason.clone().unwrap_or_default()),
+        verify: args.verify.clone(),
     };
     if let Some(name) = &req.checkpoint {
         migrate::checkpoint::validate_name(name).map_err(|e| Failure::input(anyhow!(e)))?;
@@ -76,82 +77,11 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
                 let mut progress = ProgressPrinter::new(quiet);
                 runner.up(&req, &mut |p| progress.on(p)).await
             };
-            match (result, &args.verify) {
-                (Ok(report), Some(command)) => {
-                    verify(&mut runner, report, command, settings, out).await
-                }
-                (result, _) => finish(out, result, settings.quiet, "already up to date"),
-            }
+            finish(out, result, settings.quiet, "already up to date")
         };
         runner.close().await;
         result
     })
-}
-
-/// Runs the health check after an `up`; if it fails, reverts the run with
-/// the same validation as `down --to`.
-async fn verify(
-    runner: &mut Runner,
-    report: RunReport,
-    command: &str,
-    settings: &Settings,
-    out: &mut Out,
-) -> CliResult {
-    let applied = report.steps.len();
-    let started_from = report.started_from.clone();
-    finish(out, Ok(report), settings.quiet, "already up to date")?;
-    out.flush()?;
-    let status = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .status()
-        .await
-        .map_err(|e| {
-            Failure::failed(anyhow!(
-                "cannot run the verification command `{command}`: {e}"
-            ))
-        })?;
-    if status.success() {
-        runner
-            .log("verify", "ok", Some(command.to_string()))
-            .await?;
-        if !settings.quiet && out.human() {
-            writeln!(out, "verification passed: `{command}`")?;
-        }
-        return Ok(());
-    }
-    let code = status
-        .code()
-        .map_or("a signal".to_string(), |c| format!("exit code {c}"));
-    runner
-        .log("verify", "failed", Some(format!("{command}: {code}")))
-        .await?;
-    let Some(name) = started_from.filter(|_| applied > 0) else {
-        return Err(Failure::failed(anyhow!(
-            "verification `{command}` failed ({code}); this run applied nothing, so nothing was reverted"
-        )));
-    };
-    writeln!(
-        anstream::stderr(),
-        "{BAD}verification `{command}` failed ({code}){BAD:#}: reverting the {applied} stage(s) this run applied"
-    )?;
-    let req = DownRequest {
-        target: DownSpec::To(Target::Checkpoint(name)),
-        force: None,
-    };
-    let reverted = {
-        let mut progress = ProgressPrinter::new(settings.quiet || !out.human());
-        runner.down(&req, &mut |p| progress.on(p)).await
-    };
-    match reverted {
-        Ok(r) => Err(Failure::failed(anyhow!(
-            "verification `{command}` failed ({code}); reverted {} stage(s): the database is back where this run started",
-            r.steps.len()
-        ))),
-        Err(e) => Err(Failure::failed(anyhow!(
-            "verification `{command}` failed ({code}), and reverting the run failed too: {e}"
-        ))),
-    }
 }
 
 pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
@@ -411,6 +341,12 @@ fn finish(
                             report.steps.len(),
                             if report.steps.len() == 1 { "" } else { "s" }
                         )?;
+                    }
+                    if let Some(command) = &report.verified {
+                        writeln!(out, "verification passed: `{command}`")?;
+                    }
+                    if let Some(name) = &report.checkpoint {
+                        writeln!(out, "checkpoint `{name}` names this state")?;
                     }
                 }
             } else {

@@ -191,22 +191,54 @@ fn verify_reverts_a_bad_release_and_keeps_a_good_one() {
             "{}",
             run.stderr
         );
-        assert!(run.stderr.contains("reverted 4 stage(s)"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("reverted the 4 stage(s) this run applied"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(db.history().len(), 2, "{:?}", db.kind);
+        // A failed verification records no checkpoint: the fixed re-deploy
+        // under the same name goes through.
         db.migrate(&[
             "--source",
             &s,
             "up",
             "--verify",
-            "true",
+            "exit 4",
             "--checkpoint",
             "release-2",
         ])
-        .ok();
+        .code(1);
+        let list = db.migrate(&["--source", &s, "checkpoint", "list"]).ok();
+        assert!(!list.stdout.contains("release-2"), "{}", list.stdout);
+        let run = db
+            .migrate(&[
+                "--source",
+                &s,
+                "up",
+                "--verify",
+                "true",
+                "--checkpoint",
+                "release-2",
+            ])
+            .ok();
+        assert!(
+            run.stdout.contains("verification passed: `true`")
+                && run
+                    .stdout
+                    .contains("checkpoint `release-2` names this state"),
+            "{}",
+            run.all()
+        );
         assert_eq!(db.history().len(), 6);
+        // Re-running the same deploy: its checkpoint already names this state.
+        db.migrate(&["--source", &s, "up", "--checkpoint", "release-2"])
+            .ok();
         let log = db.migrate(&["--source", &s, "log"]).ok();
         assert!(log.stdout.contains("verify   failed"), "{}", log.stdout);
         assert!(log.stdout.contains("verify   ok"), "{}", log.stdout);
+        assert!(log.stdout.contains("release-2"), "{}", log.stdout);
         db.migrate(&["--source", &s, "down", "--to", "release-2", "--yes"])
             .ok();
     }
