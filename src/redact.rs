@@ -43,6 +43,19 @@ pub fn secrets_of(url: &str) -> Vec<String> {
     secrets
 }
 
+/// The secrets of every URL among `texts` (command-line arguments,
+/// environment values), for redacting before anything else has read them.
+pub fn secrets_in<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut secrets: Vec<String> = texts
+        .into_iter()
+        .filter(|t| t.contains("://"))
+        .flat_map(secrets_of)
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
 /// `text` with every occurrence of each secret replaced by `***`.
 pub fn redact_secrets(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
@@ -59,11 +72,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Hex digits read byte by byte: slicing the text at i + 1..i + 3
+        // could cut a multi-byte character (and panic with the password in
+        // the message).
+        let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
         {
-            out.push(b);
+            out.push((hi * 16 + lo) as u8);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -94,5 +111,16 @@ mod tests {
             redact_secrets("auth p@ss failed, other", &s),
             "auth *** failed, ***"
         );
+    }
+
+    #[test]
+    fn multibyte_text_after_a_percent_sign_is_no_panic() {
+        let url = "postgres://app:s3cret%aé@db/x";
+        let s = secrets_of(url);
+        assert!(s.contains(&"s3cret%aé".to_string()), "{s:?}");
+        assert_eq!(redact_url(url), "postgres://app:***@db/x");
+        assert_eq!(secrets_of("mysql://u:%é%@h/d")[0], "%é%");
+        let all = secrets_in(["--database-url", url, "status"]);
+        assert_eq!(redact_secrets("x s3cret%aé y", &all), "x *** y");
     }
 }

@@ -76,6 +76,18 @@ pub type CliResult = Result<(), Failure>;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // Before anything parses a URL: a panic message could quote a password
+    // from the command line or the environment.
+    let early: Vec<String> = std::env::args()
+        .chain(std::env::var("DATABASE_URL"))
+        .collect();
+    let early = migrate::redact::secrets_in(early.iter().map(String::as_str));
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "error: migrate crashed (this is a bug): {}",
+            migrate::redact::redact_secrets(&info.to_string(), &early)
+        );
+    }));
     // .env is read as sqlx-cli reads it: real environment variables win.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()

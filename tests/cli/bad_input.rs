@@ -339,3 +339,27 @@ fn passwords_never_appear_in_any_output() {
         "the redacted URL should appear somewhere"
     );
 }
+
+#[test]
+fn a_password_with_a_percent_sign_and_multibyte_text_is_never_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fixture("runner/basic");
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            "postgres://app:s3cret%aé@127.0.0.1:1/x",
+            "--source",
+            s.to_str().unwrap(),
+            "status",
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(!run.all().contains("crashed"), "{}", run.all());
+    assert!(!run.all().contains("s3cret"), "{}", run.all());
+    assert!(
+        run.stderr.contains("postgres://app:***@127.0.0.1:1/x"),
+        "{}",
+        run.all()
+    );
+}
