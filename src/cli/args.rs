@@ -52,6 +52,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// How long to wait for the database to answer a connection, e.g. 5s [default: 10s].
+    #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub connect_timeout: Option<std::time::Duration>,
+
     /// Print only errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub lock_timeout: Option<String>,
     /// Attempts for a stage that fails on a lock timeout.
     pub lock_retries: Option<u32>,
+    /// How long to wait for the database to answer a connection, e.g. "10s".
+    pub connect_timeout: Option<String>,
     /// `[check]`: the checker's settings (read by the library, so that
     /// `migrate::build` reads them the same way).
     pub check: Option<migrate::check::config::CheckConfig>,
@@ -50,6 +52,8 @@ pub struct Settings {
     pub lock_timeout: Duration,
     /// Attempts on lock timeout.
     pub lock_retries: u32,
+    /// How long a connection may take.
+    pub connect_timeout: Duration,
     /// Checker dialect from migrate.toml.
     pub check_dialect: Option<migrate::sql::Dialect>,
     /// Checker severities from migrate.toml (`None` = off).
@@ -68,6 +72,7 @@ impl Default for Settings {
             lock_wait: Duration::from_secs(60),
             lock_timeout: Duration::from_secs(5),
             lock_retries: 3,
+            connect_timeout: Duration::from_secs(10),
             check_dialect: None,
             check_severities: Default::default(),
             secrets: vec![],
@@ -122,6 +127,14 @@ impl Settings {
         settings.lock_wait = duration("lock-wait", file.lock_wait, settings.lock_wait)?;
         settings.lock_timeout = duration("lock-timeout", file.lock_timeout, settings.lock_timeout)?;
         settings.lock_retries = file.lock_retries.unwrap_or(settings.lock_retries).max(1);
+        settings.connect_timeout = match args.connect_timeout {
+            Some(t) => t,
+            None => duration(
+                "connect-timeout",
+                file.connect_timeout,
+                settings.connect_timeout,
+            )?,
+        };
         if let Some(check) = file.check {
             settings.check_dialect = check.dialect.map(Into::into);
             settings.check_severities = check

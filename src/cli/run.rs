@@ -36,6 +36,7 @@ async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runn
     let connect = ConnectOptions {
         table_prefix: settings.table_prefix.clone(),
         lock_timeout: settings.lock_timeout,
+        connect_timeout: settings.connect_timeout,
     };
     let options = RunOptions {
         lock_wait: lock_wait.unwrap_or(settings.lock_wait),

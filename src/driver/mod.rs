@@ -184,6 +184,10 @@ pub struct ConnectOptions {
     pub table_prefix: String,
     /// How long a migration statement may wait for a table lock.
     pub lock_timeout: Duration,
+    /// How long to wait for the database to answer a connection: an
+    /// unreachable or silent server is an error naming the host within it,
+    /// never a hang.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -191,8 +195,24 @@ impl Default for ConnectOptions {
         ConnectOptions {
             table_prefix: "_migrate_".into(),
             lock_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Checks a history table prefix: it is written into SQL as a name, so it
+/// may hold only letters, digits and `_`.
+pub fn validate_table_prefix(prefix: &str) -> Result<(), Error> {
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(Error::BadInput(format!(
+            "table prefix `{prefix}` may hold only letters, digits and `_` (it becomes part of the history tables' names)"
+        )));
+    }
+    Ok(())
 }
 
 /// One entry of the append-only event log.
@@ -236,6 +256,7 @@ pub struct Driver {
     secrets: Vec<String>,
     tables: Tables,
     lock_timeout: Duration,
+    connect_timeout: Duration,
     session_ready: bool,
     /// For a shared in-memory SQLite database: this process's turn on it,
     /// held from connect to close (see [`Driver::connect`]).
@@ -290,6 +311,7 @@ impl Driver {
     /// Connects. SQLite files are created if missing.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Driver, Error> {
         let backend = Backend::from_url(url)?;
+        validate_table_prefix(&options.table_prefix)?;
         let secrets = secrets_of(url);
         let redacted_url = redact_url(url);
         let real_url = normalize_url(backend, url);
@@ -307,7 +329,14 @@ impl Driver {
             ),
             _ => None,
         };
-        let conn = connect_raw(backend, &real_url, &redacted_url, &secrets).await?;
+        let conn = connect_raw(
+            backend,
+            &real_url,
+            &redacted_url,
+            &secrets,
+            options.connect_timeout,
+        )
+        .await?;
         let prefix = options.table_prefix.clone();
         let mut driver = Driver {
             backend,
@@ -326,6 +355,7 @@ impl Driver {
                 schema: String::new(),
             },
             lock_timeout: options.lock_timeout,
+            connect_timeout: options.connect_timeout,
             session_ready: false,
             _memory_turn: memory_turn,
         };
@@ -995,9 +1025,16 @@ impl Driver {
         let mut delay = Duration::from_millis(20);
         let mut session = match self.backend {
             Backend::Sqlite => None,
-            _ => {
-                Some(connect_raw(self.backend, &self.url, &self.redacted_url, &self.secrets).await?)
-            }
+            _ => Some(
+                connect_raw(
+                    self.backend,
+                    &self.url,
+                    &self.redacted_url,
+                    &self.secrets,
+                    self.connect_timeout,
+                )
+                .await?,
+            ),
         };
         loop {
             let got = match (&mut session, self.backend) {
@@ -1142,8 +1179,19 @@ async fn connect_raw(
     url: &str,
     redacted: &str,
     secrets: &[String],
+    timeout: Duration,
 ) -> Result<Conn, Error> {
-    Conn::connect(backend, url).await.map_err(|e| {
+    let Ok(connected) = tokio::time::timeout(timeout, Conn::connect(backend, url)).await else {
+        return Err(Error::Connect {
+            url: redacted.to_string(),
+            message: format!(
+                "no answer within {} (connect-timeout): check that the host is up and reachable from here, or raise --connect-timeout",
+                humantime::format_duration(timeout)
+            ),
+            bad_url: false,
+        });
+    };
+    connected.map_err(|e| {
         let input = matches!(e, sqlx::Error::Configuration(_));
         let message = match &e {
             sqlx::Error::Database(d) => d.message().to_string(),
@@ -1160,6 +1208,19 @@ async fn connect_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_prefix_is_a_name_never_sql() {
+        assert!(validate_table_prefix("_migrate_").is_ok());
+        assert!(validate_table_prefix("app_2").is_ok());
+        for bad in ["", "x; DROP TABLE users; --", "a.b", "a b", "ä"] {
+            let e = validate_table_prefix(bad).unwrap_err();
+            assert!(
+                e.is_input() && e.to_string().contains("only letters"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn literals_cannot_be_closed_by_their_text() {

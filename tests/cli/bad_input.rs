@@ -363,3 +363,38 @@ fn a_password_with_a_percent_sign_and_multibyte_text_is_never_a_panic() {
         run.all()
     );
 }
+
+#[test]
+fn a_silent_server_is_an_error_within_the_connect_timeout() {
+    // Accepts connections (the kernel does, into the backlog) and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fixture("runner/basic");
+    for scheme in ["postgres", "mysql"] {
+        let url = format!("{scheme}://app:pw@127.0.0.1:{port}/x");
+        let started = std::time::Instant::now();
+        let run = migrate_in(
+            tmp.path(),
+            &[
+                "--database-url",
+                &url,
+                "--connect-timeout",
+                "1s",
+                "--source",
+                s.to_str().unwrap(),
+                "status",
+            ],
+        );
+        assert_eq!(run.code, 1, "{}", run.all());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        assert!(
+            run.stderr.contains(&format!("127.0.0.1:{port}"))
+                && run.stderr.contains("no answer within 1s"),
+            "{}",
+            run.all()
+        );
+        assert!(!run.all().contains(":pw@"), "{}", run.all());
+    }
+    drop(listener);
+}
