@@ -224,6 +224,17 @@ impl Migrator {
         self
     }
 
+    /// The checker's settings, as `[check]` of migrate.toml gives them to
+    /// `migrate check` ([`crate::check::config::CheckConfig`]): start-up
+    /// refuses exactly the findings `check` reports as errors.
+    pub fn check_config(
+        mut self,
+        config: &crate::check::config::CheckConfig,
+    ) -> Result<Migrator, Error> {
+        self.run.check_severities = config.severities().map_err(Error::BadInput)?;
+        Ok(self)
+    }
+
     /// The history tables' prefix (default `_migrate_`).
     pub fn table_prefix(mut self, prefix: impl Into<String>) -> Migrator {
         self.connect.table_prefix = prefix.into();

@@ -36,6 +36,10 @@ pub struct RunOptions {
     /// Attempts for a stage (or, outside a transaction, a statement) that
     /// fails on a lock timeout.
     pub lock_retries: u32,
+    /// The checker's per-rule severities (`[check.rules]` of migrate.toml;
+    /// `None` turns a rule off), so that `up`, `down` and start-up refuse
+    /// exactly what `migrate check` reports as errors.
+    pub check_severities: std::collections::BTreeMap<String, Option<Severity>>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +47,7 @@ impl Default for RunOptions {
         RunOptions {
             lock_wait: Duration::from_secs(60),
             lock_retries: 3,
+            check_severities: Default::default(),
         }
     }
 }
@@ -591,7 +596,7 @@ impl Runner {
             &src,
             &CheckOptions {
                 dialect: self.driver.backend().dialect(),
-                ..CheckOptions::default()
+                severities: self.options.check_severities.clone(),
             },
         );
         let mut errors_by_file: std::collections::HashMap<&str, Vec<&check::Diagnostic>> =

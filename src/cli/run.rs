@@ -41,6 +41,7 @@ async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runn
     let options = RunOptions {
         lock_wait: lock_wait.unwrap_or(settings.lock_wait),
         lock_retries: settings.lock_retries,
+        check_severities: settings.check_severities.clone(),
     };
     Ok(Runner::connect(url, source, &connect, options).await?)
 }

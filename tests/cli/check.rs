@@ -191,3 +191,35 @@ fn rules_are_listed_and_explained() {
     let run = migrate_in(&root(), &["explain", "lossy-dwon"]).code(2);
     assert!(run.stderr.contains("unknown rule"), "{}", run.stderr);
 }
+
+#[test]
+fn check_rules_in_migrate_toml_change_what_up_and_down_refuse_as_they_change_check() {
+    let db = crate::support::TestDb::sqlite();
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("0001_t.down.sql"), "DROP TABLE t;\n").unwrap();
+    let s = dir.to_str().unwrap();
+    db.migrate(&["--source", s, "check"]).code(1);
+    db.migrate(&["--source", s, "up"]).code(1);
+    std::fs::write(
+        db.dir.path().join("migrate.toml"),
+        "[check.rules]\nlossy-down = \"off\"\n",
+    )
+    .unwrap();
+    db.migrate(&["--source", s, "check"]).ok();
+    db.migrate(&["--source", s, "up"]).ok();
+    db.migrate(&["--source", s, "down", "--yes"]).ok();
+    std::fs::write(
+        db.dir.path().join("migrate.toml"),
+        "[check.rules]\nlossy-down = \"warning\"\n",
+    )
+    .unwrap();
+    db.migrate(&["--source", s, "up"]).ok();
+    db.migrate(&["--source", s, "check", "--deny-warnings"])
+        .code(1);
+}

@@ -308,3 +308,33 @@ fn pending_reports_a_stage_another_instance_is_applying() {
         assert!(err.to_string().contains("migrate resolve 1:main"), "{err}");
     }
 }
+
+#[test]
+fn a_migrator_refuses_what_check_config_makes_an_error_and_nothing_else() {
+    let db = TestDb::sqlite();
+    let rt = crate::support::rt();
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("0001_t.down.sql"), "DROP TABLE t;\n").unwrap();
+    let err = rt
+        .block_on(Migrator::from_dir(&dir).unwrap().run(&db.url))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lossy-down"), "{err}");
+    let config = migrate::check::config::CheckConfig::from_migrate_toml(
+        "[check.rules]\nlossy-down = \"off\"\n",
+    )
+    .unwrap()
+    .unwrap();
+    let m = Migrator::from_dir(&dir)
+        .unwrap()
+        .check_config(&config)
+        .unwrap();
+    rt.block_on(m.run(&db.url)).unwrap();
+    assert_eq!(db.history(), ["1:main:applied"]);
+}
