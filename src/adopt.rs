@@ -197,6 +197,7 @@ pub async fn adopt(
                         Some(s.kind),
                         crate::runner::Resolution::Applied,
                         &format!("adopted from {}: {reason}", tool_name(tool)),
+                        false,
                     )
                     .await?;
             }

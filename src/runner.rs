@@ -1802,6 +1802,7 @@ impl Runner {
         stage: Option<StageKind>,
         resolution: Resolution,
         reason: &str,
+        force: bool,
     ) -> Result<String, Error> {
         if reason.trim().is_empty() {
             return Err(Error::BadInput(
@@ -1826,6 +1827,7 @@ impl Runner {
             };
             let row = history.iter().find(|r| r.version == version && r.stage == stage);
             let step_label = format!("{version} ({stage})");
+            self.refuse_impossible_resolution(&history, version, stage, resolution, row, force)?;
             let detail = format!("as {}: {reason}", if resolution == Resolution::Applied { "applied" } else { "reverted" });
             let message = match (resolution, row) {
                 (Resolution::Applied, Some(row)) => {
@@ -1840,8 +1842,20 @@ impl Runner {
                     if let Some(s) = file_stage {
                         fixed.up_checksum = s.up.checksum.to_string();
                     }
-                    self.driver.delete_applied(version, stage).await?;
-                    self.driver.insert_applied(&fixed).await?;
+                    // One transaction: a crash between the two leaves the row.
+                    self.driver.begin().await?;
+                    let replaced = async {
+                        self.driver.delete_applied(version, stage).await?;
+                        self.driver.insert_applied(&fixed).await
+                    }
+                    .await;
+                    match replaced {
+                        Ok(()) => self.driver.commit().await?,
+                        Err(e) => {
+                            self.driver.rollback().await;
+                            return Err(e);
+                        }
+                    }
                     format!("{step_label} is recorded as applied")
                 }
                 (Resolution::Applied, None) => {
@@ -1890,6 +1904,54 @@ impl Runner {
         .await;
         self.driver.unlock().await;
         result
+    }
+}
+
+impl Runner {
+    /// `resolve` records what the database really holds; it refuses states
+    /// that cannot exist, and taking back a healthy stage that has a down
+    /// (that is `migrate down`'s work) unless forced.
+    fn refuse_impossible_resolution(
+        &self,
+        history: &[AppliedStage],
+        version: i64,
+        stage: StageKind,
+        resolution: Resolution,
+        row: Option<&AppliedStage>,
+        force: bool,
+    ) -> Result<(), Error> {
+        let applied = |s: StageKind| {
+            history
+                .iter()
+                .any(|r| r.version == version && r.stage == s && r.state == RowState::Applied)
+        };
+        let impossible = match (resolution, stage) {
+            (Resolution::Applied, StageKind::Contract) if !applied(StageKind::Expand) => {
+                Some(format!(
+                    "{version} (contract) cannot be applied while {version} (expand) is not: resolve the expand first"
+                ))
+            }
+            (Resolution::Reverted, StageKind::Expand) if applied(StageKind::Contract) => {
+                Some(format!(
+                    "{version} (expand) cannot be reverted while {version} (contract) is applied: resolve the contract first"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(message) = impossible {
+            return Err(Error::BadInput(message));
+        }
+        if resolution == Resolution::Reverted
+            && !force
+            && let Some(r) = row
+            && r.state == RowState::Applied
+            && r.down_sql.is_some()
+        {
+            return Err(Error::BadInput(format!(
+                "{version} ({stage}) is applied, not failed, and has a down: revert it with `migrate down`, which runs that down. If you already undid it by hand, say so with --force"
+            )));
+        }
+        Ok(())
     }
 }
 

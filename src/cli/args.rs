@@ -288,6 +288,10 @@ pub struct ResolveArgs {
     /// What you checked or did; recorded in the event log.
     #[arg(long, required = true)]
     pub reason: String,
+
+    /// Record a healthy applied stage as reverted (you undid it by hand).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Resolutions.

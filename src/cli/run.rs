@@ -556,7 +556,7 @@ pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliRes
     tokio()?.block_on(async {
         let mut runner = runner(settings, None).await?;
         let result = runner
-            .resolve(version, stage, resolution, &args.reason)
+            .resolve(version, stage, resolution, &args.reason, args.force)
             .await;
         runner.close().await;
         let message = result?;

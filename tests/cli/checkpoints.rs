@@ -345,3 +345,63 @@ fn down_on_a_terminal_shows_the_plan_and_asks() {
     assert_eq!(code, Some(0), "{out}");
     assert!(db.history().is_empty());
 }
+
+#[test]
+fn resolve_refuses_states_that_cannot_exist() {
+    let db = TestDb::sqlite();
+    let s = db.source_copy("basic");
+    db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
+    // A healthy stage with a down is `down`'s work, unless undone by hand.
+    let run = db
+        .migrate(&[
+            "--source", &s, "resolve", "1", "--as", "reverted", "--reason", "x",
+        ])
+        .code(2);
+    assert!(run.stderr.contains("migrate down"), "{}", run.all());
+    assert_eq!(db.history().len(), 4);
+    // A contract cannot be applied before its expand.
+    let run = db
+        .migrate(&[
+            "--source",
+            &s,
+            "resolve",
+            "5:contract",
+            "--as",
+            "applied",
+            "--reason",
+            "x",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("resolve the expand first"),
+        "{}",
+        run.all()
+    );
+    db.migrate(&["--source", &s, "up"]).ok();
+    // An expand cannot be reverted under its applied contract.
+    let run = db
+        .migrate(&[
+            "--source", &s, "resolve", "5:expand", "--as", "reverted", "--reason", "x",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("resolve the contract first"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(db.history().len(), 6);
+    // Said plainly, with --force: recorded.
+    db.migrate(&[
+        "--source",
+        &s,
+        "resolve",
+        "5:contract",
+        "--as",
+        "reverted",
+        "--reason",
+        "undone by hand",
+        "--force",
+    ])
+    .ok();
+    assert_eq!(db.history().len(), 5);
+}
