@@ -37,7 +37,9 @@ pub enum Scope {
     /// The statement that starts on this line (1-based, in the file), directly
     /// below the directive with no blank line between.
     Statement {
-        /// The line the statement starts on.
+        /// The line the statement starts on (`statement_line` in JSON: the
+        /// directive's own `line` stands beside it).
+        #[serde(rename = "statement_line")]
         line: u32,
     },
 }
