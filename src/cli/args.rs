@@ -74,6 +74,7 @@ pub enum Command {
 
     /// Create a new migration with commented templates.
     #[command(
+        visible_aliases = ["create", "add"],
         after_help = "Examples:\n  migrate new add_users\n  migrate new split_name --staged\n  migrate new add_index --layout single"
     )]
     New(NewArgs),
@@ -102,13 +103,17 @@ pub enum Command {
     /// Revert applied stages with the downs stored when they were applied.
     /// A bare `down` reverts only the most recently applied stage.
     #[command(
+        visible_aliases = ["revert", "rollback"],
         after_help = "Examples:\n  migrate down                 revert the last applied stage\n  migrate down --steps 3\n  migrate down --to 0 --dry-run   show how everything would be reverted"
     )]
     Down(DownArgs),
 
     /// Show every migration and stage: applied, pending, failed, changed on disk.
-    #[command(after_help = "Example:\n  migrate status --format json")]
-    Status,
+    #[command(
+        visible_alias = "info",
+        after_help = "Examples:\n  migrate status --format json\n  migrate status --exit-code     exit 1 when anything is pending, failed, running or changed (deploy gates)"
+    )]
+    Status(StatusArgs),
 
     /// Record by hand what a failed stage left behind (runs no migration SQL).
     #[command(
@@ -117,8 +122,10 @@ pub enum Command {
     Resolve(ResolveArgs),
 
     /// Show the event log: every apply, revert, failure and forced action.
-    #[command(after_help = "Example:\n  migrate log --format json")]
-    Log,
+    #[command(
+        after_help = "Examples:\n  migrate log --format json\n  migrate log --limit 20        the 20 newest events, newest first"
+    )]
+    Log(LogArgs),
 
     /// List or purge the data kept by `-- migrate:archive`.
     #[command(
@@ -337,6 +344,22 @@ pub struct CheckArgs {
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+}
+
+/// `migrate status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit 1 when anything is pending, failed, running or changed since applied.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `migrate log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the N newest events, newest first.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 /// `migrate baseline`.

@@ -181,9 +181,9 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         ),
         Command::Checkpoint(cmd) => run::checkpoint(settings, &cmd, &mut out),
         Command::Down(args) => run::down(settings, &args, &mut out),
-        Command::Status => run::status(settings, &mut out),
+        Command::Status(args) => run::status(settings, &args, &mut out),
         Command::Resolve(args) => run::resolve(settings, &args, &mut out),
-        Command::Log => run::log(settings, &mut out),
+        Command::Log(args) => run::log(settings, &args, &mut out),
         Command::Archive(args::ArchiveCommand::List) => run::archive_list(settings, &mut out),
         Command::Archive(args::ArchiveCommand::Purge {
             older_than,
@@ -199,8 +199,12 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         Command::Baseline(args) => check::baseline(settings, &args, &mut out),
         Command::Explain { rule } => check::explain(&rule, &mut out),
         Command::Completions { shell } => {
+            // Into a buffer first: clap_complete panics on a closed pipe
+            // (`migrate completions bash | head`); our own write does not.
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "migrate", &mut io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "migrate", &mut script);
+            io::stdout().write_all(&script)?;
             Ok(())
         }
     };

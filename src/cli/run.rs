@@ -468,15 +468,30 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
     Ok(())
 }
 
-pub fn status(settings: &Settings, out: &mut Out) -> CliResult {
+pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out) -> CliResult {
     tokio()?.block_on(async {
         let mut runner = runner(settings, None).await?;
         let status = runner.status().await;
         runner.close().await;
         let status = status?;
+        // For deploy gates: anything but "all applied, as on disk" fails.
+        let gate = || -> CliResult {
+            let open = status.pending + status.failed + status.running + status.drift;
+            if args.exit_code && open > 0 {
+                return Err(Failure::failed(anyhow!(
+                    "not up to date: {} pending, {} failed, {} running, {} changed since applied",
+                    status.pending,
+                    status.failed,
+                    status.running,
+                    status.drift
+                ))
+                .silent());
+            }
+            Ok(())
+        };
         if !out.human() {
             out.json(&status)?;
-            return Ok(());
+            return gate();
         }
         let width = status
             .migrations
@@ -504,6 +519,8 @@ pub fn status(settings: &Settings, out: &mut Out) -> CliResult {
                     write!(out, " {DIM}(down on disk differs from stored){DIM:#}")?;
                 }
                 if let Some(e) = &s.error {
+                    // The state already says `failed`.
+                    let e = e.strip_prefix("failed ").unwrap_or(e);
                     write!(out, " {BAD}{e}{BAD:#}")?;
                 }
             }
@@ -529,7 +546,7 @@ pub fn status(settings: &Settings, out: &mut Out) -> CliResult {
                 String::new()
             }
         )?;
-        Ok(())
+        gate()
     })
 }
 
@@ -569,12 +586,16 @@ pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliRes
     })
 }
 
-pub fn log(settings: &Settings, out: &mut Out) -> CliResult {
+pub fn log(settings: &Settings, args: &super::args::LogArgs, out: &mut Out) -> CliResult {
     tokio()?.block_on(async {
         let mut runner = runner(settings, None).await?;
         let events = runner.events().await;
         runner.close().await;
-        let events = events?;
+        let mut events = events?;
+        if let Some(n) = args.limit {
+            events.reverse();
+            events.truncate(n);
+        }
         if !out.human() {
             out.json(&serde_json::json!({ "events": events }))?;
             return Ok(());

@@ -1070,3 +1070,24 @@ fn a_failed_unique_index_concurrently_leaves_no_invalid_index_and_says_so() {
     db.migrate(&["--source", &s, "up"]).ok();
     assert_eq!(db.history(), ["1:main:applied", "2:main:applied"]);
 }
+
+#[test]
+fn status_exit_code_gates_a_deploy_and_log_limit_shows_the_newest() {
+    let db = TestDb::sqlite();
+    let s = db.source_copy("basic");
+    db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+    db.migrate(&["--source", &s, "status"]).ok();
+    let gate = db
+        .migrate(&["--source", &s, "status", "--exit-code"])
+        .code(1);
+    assert!(gate.stdout.contains("pending"), "{}", gate.all());
+    db.migrate(&["--source", &s, "status", "--exit-code", "--format", "json"])
+        .code(1);
+    db.migrate(&["--source", &s, "up"]).ok();
+    db.migrate(&["--source", &s, "status", "--exit-code"]).ok();
+    let all = db.migrate(&["--source", &s, "log"]).ok();
+    let newest = db.migrate(&["--source", &s, "log", "--limit", "1"]).ok();
+    assert_eq!(newest.stdout.lines().count(), 1, "{}", newest.stdout);
+    let last = all.stdout.lines().last().unwrap();
+    assert_eq!(newest.stdout.trim_end(), last, "{}", all.stdout);
+}

@@ -232,3 +232,32 @@ fn help_shows_examples_and_completions_print() {
     assert!(run.stdout.contains("_migrate"));
     migrate_in(&root(), &["frobnicate"]).code(2);
 }
+
+#[test]
+fn aliases_people_type_and_a_closed_pipe_are_quiet() {
+    for (alias, says) in [
+        ("revert", "Revert applied stages"),
+        ("rollback", "Revert applied stages"),
+        ("create", "Create a new migration"),
+        ("add", "Create a new migration"),
+        ("info", "Show every migration and stage"),
+    ] {
+        let run = migrate_in(&root(), &[alias, "--help"]).ok();
+        assert!(run.stdout.contains(says), "{alias}: {}", run.stdout);
+    }
+    // `migrate completions bash | head -1`: no panic on the closed pipe.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("crashed"),
+        "{stderr}"
+    );
+    assert!(out.status.success(), "{stderr}");
+}
