@@ -1907,7 +1907,141 @@ impl Runner {
     }
 }
 
+/// What `migrate repair` replaced (or would, in a dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    /// `0003_add_x (main)`.
+    pub stage: String,
+    /// The down stored in the database until now.
+    pub stored: String,
+    /// The file's down that replaces it.
+    pub file: String,
+    /// The file it came from.
+    pub path: String,
+    /// Whether it was written (false for a dry run).
+    pub written: bool,
+}
+
 impl Runner {
+    /// Replaces the down stored with an applied stage by the down in the
+    /// file, once the checker finds no error in the file's down: how a team
+    /// uses the fix of a wrong down (one that fails on production data, or
+    /// loses data) for a stage already applied. Recorded in the event log.
+    pub async fn repair(
+        &mut self,
+        version: i64,
+        stage: Option<StageKind>,
+        reason: &str,
+        dry_run: bool,
+    ) -> Result<Repair, Error> {
+        if reason.trim().is_empty() {
+            return Err(Error::BadInput(
+                "repair needs --reason: say what was wrong with the stored down".into(),
+            ));
+        }
+        let Some(m) = self.source.get(version) else {
+            return Err(Error::BadInput(format!(
+                "no migration has version {version} in {}: repair takes the down from the file",
+                self.source.dir.display()
+            )));
+        };
+        let kind = match stage {
+            Some(k) => k,
+            None if m.stages.len() == 1 => m.stages[0].kind,
+            None => {
+                return Err(Error::BadInput(format!(
+                    "say which stage of {}: `{version}:expand` or `{version}:contract`",
+                    m.label()
+                )));
+            }
+        };
+        let Some(file_stage) = m.stage(kind) else {
+            return Err(Error::BadInput(format!(
+                "{} has no {kind} stage",
+                m.label()
+            )));
+        };
+        let Some(down) = file_stage.down.clone() else {
+            return Err(Error::BadInput(format!(
+                "{} ({kind}) has no down file to take",
+                m.label()
+            )));
+        };
+        let label = format!("{} ({kind})", m.label());
+        // The file's down must pass the checker first.
+        let report = check::check(
+            &self.source,
+            &CheckOptions {
+                dialect: self.driver.backend().dialect(),
+                severities: self.options.check_severities.clone(),
+            },
+        );
+        let path = down.path.display().to_string();
+        let errors: Vec<Blocker> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error && d.file == path)
+            .map(|d| Blocker {
+                version: Some(version),
+                message: format!(
+                    "{label}: checker error [{}] at {}:{}: {}",
+                    d.rule, d.file, d.line, d.message
+                ),
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::Refused { blockers: errors });
+        }
+        self.driver.lock(self.options.lock_wait).await?;
+        let result = async {
+            self.driver.ensure_tables().await?;
+            let history = self.history().await?;
+            let Some(row) = history
+                .iter()
+                .find(|r| r.version == version && r.stage == kind && r.state == RowState::Applied)
+            else {
+                return Err(Error::BadInput(format!(
+                    "{label} is not applied: only an applied stage has a stored down to repair"
+                )));
+            };
+            let repair = Repair {
+                stage: label.clone(),
+                stored: row.down_sql.clone().unwrap_or_default(),
+                file: down.sql.clone(),
+                path: path.clone(),
+                written: !dry_run,
+            };
+            if !dry_run {
+                self.driver
+                    .replace_down(
+                        version,
+                        kind,
+                        &down.stored_text(),
+                        &down.checksum.to_string(),
+                        &path,
+                    )
+                    .await?;
+                let ev = Event {
+                    id: 0,
+                    run_id: self.run_id.clone(),
+                    at: now(),
+                    actor: self.actor.clone(),
+                    action: "repair".into(),
+                    version: Some(version),
+                    stage: Some(kind.name().into()),
+                    outcome: "forced".into(),
+                    detail: Some(format!("stored down replaced by {path}: {reason}")),
+                    duration_ms: None,
+                };
+                self.driver.insert_event(&ev).await?;
+            }
+            Ok(repair)
+        }
+        .await;
+        self.driver.unlock().await;
+        result
+    }
+
     /// `resolve` records what the database really holds; it refuses states
     /// that cannot exist, and taking back a healthy stage that has a down
     /// (that is `migrate down`'s work) unless forced.
@@ -1959,8 +2093,8 @@ fn verification_notes(v: &Verification) -> Vec<String> {
     let mut notes = Vec::new();
     for d in &v.down_drift {
         notes.push(format!(
-            "the down of {} ({}) on disk ({}) differs from the one stored when it was applied; a revert runs the stored one",
-            d.version, d.stage, d.path
+            "the down of {} ({}) on disk ({}) differs from the one stored when it was applied; a revert runs the stored one (to run the file's, `migrate repair {}:{} --reason ...` first)",
+            d.version, d.stage, d.path, d.version, d.stage
         ));
     }
     for (version, stage) in &v.unknown {

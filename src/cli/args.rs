@@ -121,6 +121,12 @@ pub enum Command {
     )]
     Resolve(ResolveArgs),
 
+    /// Replace the down stored with an applied stage by the file's down (once it passes the checker).
+    #[command(
+        after_help = "When a stored down is wrong (it fails on production data, or loses data) and the\nfile has been fixed, `down` would still run the stored copy: repair puts the fix in.\n\nExamples:\n  migrate repair 20240101120000 --reason \"the down dropped the wrong index\" --dry-run\n  migrate repair 7:contract --reason \"restore the column with its default\""
+    )]
+    Repair(RepairArgs),
+
     /// Show the event log: every apply, revert, failure and forced action.
     #[command(
         after_help = "Examples:\n  migrate log --format json\n  migrate log --limit 20        the 20 newest events, newest first"
@@ -299,6 +305,21 @@ pub struct ResolveArgs {
     /// Record a healthy applied stage as reverted (you undid it by hand).
     #[arg(long)]
     pub force: bool,
+}
+
+/// `migrate repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// VERSION or VERSION:STAGE (stage: main, expand, contract).
+    pub target: String,
+
+    /// What was wrong with the stored down; recorded in the event log.
+    #[arg(long, required = true)]
+    pub reason: String,
+
+    /// Show the stored down and the file's, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Resolutions.

@@ -183,6 +183,7 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         Command::Down(args) => run::down(settings, &args, &mut out),
         Command::Status(args) => run::status(settings, &args, &mut out),
         Command::Resolve(args) => run::resolve(settings, &args, &mut out),
+        Command::Repair(args) => run::repair(settings, &args, &mut out),
         Command::Log(args) => run::log(settings, &args, &mut out),
         Command::Archive(args::ArchiveCommand::List) => run::archive_list(settings, &mut out),
         Command::Archive(args::ArchiveCommand::Purge {

@@ -104,13 +104,20 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
                 Err(e) => Err(e.into()),
             }
         } else {
-            match confirm(&mut runner, &req, args.yes).await {
+            match confirm(&mut runner, &req, args.yes, settings.quiet || !out.human()).await {
                 Ok(true) => {
                     let quiet = settings.quiet || !out.human();
                     let result = {
                         let mut progress = ProgressPrinter::new(quiet);
                         runner.down(&req, &mut |p| progress.on(p)).await
                     };
+                    // The notes were shown with the plan, before the revert.
+                    let result = result.map(|mut r| {
+                        if out.human() {
+                            r.notes.clear();
+                        }
+                        r
+                    });
                     finish(out, result, settings.quiet, "nothing to revert")
                 }
                 Ok(false) => finish(
@@ -129,10 +136,22 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
 
 /// Shows what `down` will revert and asks, on a terminal; without one,
 /// only `--yes` proceeds. `Ok(false)` when there is nothing to revert.
-async fn confirm(runner: &mut Runner, req: &DownRequest, yes: bool) -> Result<bool, Failure> {
+async fn confirm(
+    runner: &mut Runner,
+    req: &DownRequest,
+    yes: bool,
+    quiet: bool,
+) -> Result<bool, Failure> {
     let plan = runner.plan_down(req).await?;
     if plan.steps.is_empty() {
         return Ok(false);
+    }
+    // Before anything runs: which stored downs differ from the files, which
+    // stages are not in this checkout, what the baseline accepts.
+    if !quiet {
+        for note in &plan.notes {
+            writeln!(anstream::stderr(), "{WARN}note{WARN:#}: {note}")?;
+        }
     }
     if yes {
         return Ok(true);
@@ -550,22 +569,67 @@ pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out
     })
 }
 
-pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliResult {
-    let (version, stage) = match args.target.split_once(':') {
+/// `VERSION` or `VERSION:STAGE`, as `resolve` and `repair` take them.
+fn version_and_stage(target: &str) -> Result<(i64, Option<StageKind>), Failure> {
+    let (version, stage) = match target.split_once(':') {
         Some((v, s)) => (
             v,
             Some(StageKind::parse(s).ok_or_else(|| {
                 Failure::input(anyhow!("unknown stage `{s}`: use main, expand or contract"))
             })?),
         ),
-        None => (args.target.as_str(), None),
+        None => (target, None),
     };
     let version: i64 = version.parse().map_err(|_| {
         Failure::input(anyhow!(
             "`{}` is not VERSION or VERSION:STAGE, e.g. 20240101120000 or 7:contract",
-            args.target
+            target
         ))
     })?;
+    Ok((version, stage))
+}
+
+pub fn repair(settings: &Settings, args: &super::args::RepairArgs, out: &mut Out) -> CliResult {
+    let (version, stage) = version_and_stage(&args.target)?;
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, None).await?;
+        let result = runner
+            .repair(version, stage, &args.reason, args.dry_run)
+            .await;
+        runner.close().await;
+        let repair = result?;
+        if !out.human() {
+            out.json(&repair)?;
+            return Ok(());
+        }
+        let verb = if repair.written {
+            "replaced"
+        } else {
+            "would replace (dry run)"
+        };
+        writeln!(
+            out,
+            "{}: {verb} the stored down with {}",
+            repair.stage, repair.path
+        )?;
+        if repair.stored == repair.file {
+            writeln!(out, "{DIM}(they are the same text){DIM:#}")?;
+        } else {
+            writeln!(out, "{BAD}- stored{BAD:#}")?;
+            for line in repair.stored.lines() {
+                writeln!(out, "{BAD}- {line}{BAD:#}")?;
+            }
+            writeln!(out, "{OK}+ file{OK:#}")?;
+            for line in repair.file.lines() {
+                writeln!(out, "{OK}+ {line}{OK:#}")?;
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliResult {
+    let (version, stage) = version_and_stage(&args.target)?;
     let resolution = match args.r#as {
         ResolveAs::Applied => Resolution::Applied,
         ResolveAs::Reverted => Resolution::Reverted,

@@ -780,6 +780,31 @@ impl Driver {
     }
 
     /// Sets a row's state and progress.
+    /// Replaces the down stored with an applied stage (`migrate repair`).
+    pub async fn replace_down(
+        &mut self,
+        version: i64,
+        stage: StageKind,
+        sql: &str,
+        checksum: &str,
+        path: &str,
+    ) -> Result<(), Error> {
+        let update = self.q(&format!(
+            "UPDATE {} SET down_sql = ?, down_checksum = ?, down_path = ? WHERE version = ? AND stage = ?",
+            self.tables.applied
+        ));
+        query(update)
+            .bind(sql)
+            .bind(checksum)
+            .bind(path)
+            .bind(version)
+            .bind(stage.name())
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.internal("writing the history", e))?;
+        Ok(())
+    }
+
     pub async fn update_state(
         &mut self,
         version: i64,

@@ -1091,3 +1091,91 @@ fn status_exit_code_gates_a_deploy_and_log_limit_shows_the_newest() {
     let last = all.stdout.lines().last().unwrap();
     assert_eq!(newest.stdout.trim_end(), last, "{}", all.stdout);
 }
+
+#[test]
+fn repair_puts_a_fixed_down_in_place_of_the_stored_one() {
+    for db in TestDb::all() {
+        let s = write_migrations(
+            &db,
+            &[
+                (
+                    "0001_t.up.sql",
+                    "CREATE TABLE t (id INT PRIMARY KEY);\nCREATE TABLE u (id INT PRIMARY KEY);\n",
+                ),
+                (
+                    "0001_t.down.sql",
+                    "-- migrate:allow lossy-down: test tables\n\nDROP TABLE tt;\nDROP TABLE u;\n",
+                ),
+            ],
+        );
+        db.migrate(&[
+            "--source",
+            &s,
+            "up",
+            "--no-check",
+            "--reason",
+            "a wrong down",
+        ])
+        .ok();
+        // The file is fixed; down still runs the stored copy and fails.
+        std::fs::write(
+            format!("{s}/0001_t.down.sql"),
+            "-- migrate:allow lossy-down: test tables\n\nDROP TABLE t;\nDROP TABLE u;\n",
+        )
+        .unwrap();
+        db.migrate(&[
+            "--source", &s, "down", "--yes", "--force", "--reason", "try",
+        ])
+        .code(1);
+        assert_eq!(db.history(), ["1:main:applied"], "{:?}", db.kind);
+        let dry = db
+            .migrate(&[
+                "--source",
+                &s,
+                "repair",
+                "1",
+                "--reason",
+                "wrong table name",
+                "--dry-run",
+            ])
+            .ok();
+        assert!(
+            dry.stdout.contains("- DROP TABLE tt;") && dry.stdout.contains("+ DROP TABLE t;"),
+            "{}",
+            dry.all()
+        );
+        // A file down with a checker error is not taken.
+        std::fs::write(
+            format!("{s}/0001_t.down.sql"),
+            "DROP TABLE t;\nDROP TABLE u;\n",
+        )
+        .unwrap();
+        let refused = db
+            .migrate(&["--source", &s, "repair", "1", "--reason", "x"])
+            .code(1);
+        assert!(refused.stderr.contains("lossy-down"), "{}", refused.all());
+        std::fs::write(
+            format!("{s}/0001_t.down.sql"),
+            "-- migrate:allow lossy-down: test tables\n\nDROP TABLE t;\nDROP TABLE u;\n",
+        )
+        .unwrap();
+        db.migrate(&[
+            "--source",
+            &s,
+            "repair",
+            "1",
+            "--reason",
+            "wrong table name",
+        ])
+        .ok();
+        let log = db.migrate(&["--source", &s, "log"]).ok();
+        assert!(
+            log.stdout.contains("repair") && log.stdout.contains("wrong table name"),
+            "{}",
+            log.stdout
+        );
+        db.migrate(&["--source", &s, "down", "--yes"]).ok();
+        assert!(db.history().is_empty(), "{:?}", db.kind);
+        assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
+    }
+}
