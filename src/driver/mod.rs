@@ -1193,7 +1193,18 @@ fn literal(backend: Backend, s: &str) -> Option<String> {
 
 fn normalize_url(backend: Backend, url: &str) -> String {
     match backend {
-        Backend::Postgres => url.replacen("postgresql:", "postgres:", 1),
+        Backend::Postgres => {
+            // `pg_stat_activity` (and the runner lock's holder) then says who
+            // is migrating, unless the URL names the application itself.
+            let url = url.replacen("postgresql:", "postgres:", 1);
+            if url.contains("application_name=") {
+                url
+            } else if url.contains('?') {
+                format!("{url}&application_name=migrate")
+            } else {
+                format!("{url}?application_name=migrate")
+            }
+        }
         Backend::Mysql => url.replacen("mariadb:", "mysql:", 1),
         Backend::Sqlite => sqlite::normalize_url(url),
     }

@@ -1179,3 +1179,30 @@ fn repair_puts_a_fixed_down_in_place_of_the_stored_one() {
         assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
     }
 }
+
+#[test]
+fn postgres_names_the_lock_holder_as_migrate() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let (src, mut child) = db.start_slow_up();
+    let src = src.to_str().unwrap();
+    // Wait until the first run holds the lock.
+    let started = Instant::now();
+    while db
+        .strings("SELECT application_name FROM pg_stat_activity WHERE application_name = 'migrate'")
+        .is_empty()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = db
+        .migrate(&["--source", src, "up", "--lock-wait", "1s"])
+        .code(1);
+    assert!(
+        run.stderr.contains("application `migrate`"),
+        "{}",
+        run.all()
+    );
+    child.wait().unwrap();
+}
