@@ -941,6 +941,10 @@ impl Runner {
             checkpoint: None,
             verified: None,
         };
+        if !steps.is_empty() && !self.driver.init_sql().is_empty() {
+            let init = self.driver.init_sql().join("; ");
+            self.log("init-sql", "ok", Some(init)).await?;
+        }
         let mut seq = self.driver.next_seq().await?;
         for step in steps {
             on(Progress::Start(step));

@@ -56,6 +56,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub connect_timeout: Option<std::time::Duration>,
 
+    /// A statement to run at the start of every stage, after migrate's own session settings (repeatable; init-sql in migrate.toml).
+    #[arg(long, global = true, value_name = "SQL")]
+    pub init_sql: Vec<String>,
+
     /// Print only errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,

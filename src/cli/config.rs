@@ -28,6 +28,9 @@ pub struct FileConfig {
     pub lock_retries: Option<u32>,
     /// How long to wait for the database to answer a connection, e.g. "10s".
     pub connect_timeout: Option<String>,
+    /// Statements run at the start of every stage, after migrate's own
+    /// session settings, e.g. ["SET FOREIGN_KEY_CHECKS = 0"].
+    pub init_sql: Option<Vec<String>>,
     /// `[check]`: the checker's settings (read by the library, so that
     /// `migrate::build` reads them the same way).
     pub check: Option<migrate::check::config::CheckConfig>,
@@ -54,6 +57,8 @@ pub struct Settings {
     pub lock_retries: u32,
     /// How long a connection may take.
     pub connect_timeout: Duration,
+    /// `init-sql`.
+    pub init_sql: Vec<String>,
     /// Checker dialect from migrate.toml.
     pub check_dialect: Option<migrate::sql::Dialect>,
     /// Checker severities from migrate.toml (`None` = off).
@@ -73,6 +78,7 @@ impl Default for Settings {
             lock_timeout: Duration::from_secs(5),
             lock_retries: 3,
             connect_timeout: Duration::from_secs(10),
+            init_sql: Vec::new(),
             check_dialect: None,
             check_severities: Default::default(),
             secrets: vec![],
@@ -127,6 +133,11 @@ impl Settings {
         settings.lock_wait = duration("lock-wait", file.lock_wait, settings.lock_wait)?;
         settings.lock_timeout = duration("lock-timeout", file.lock_timeout, settings.lock_timeout)?;
         settings.lock_retries = file.lock_retries.unwrap_or(settings.lock_retries).max(1);
+        settings.init_sql = if args.init_sql.is_empty() {
+            file.init_sql.unwrap_or_default()
+        } else {
+            args.init_sql.clone()
+        };
         settings.connect_timeout = match args.connect_timeout {
             Some(t) => t,
             None => duration(

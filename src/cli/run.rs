@@ -37,6 +37,7 @@ async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runn
         table_prefix: settings.table_prefix.clone(),
         lock_timeout: settings.lock_timeout,
         connect_timeout: settings.connect_timeout,
+        init_sql: settings.init_sql.clone(),
     };
     let options = RunOptions {
         lock_wait: lock_wait.unwrap_or(settings.lock_wait),

@@ -188,6 +188,10 @@ pub struct ConnectOptions {
     /// unreachable or silent server is an error naming the host within it,
     /// never a hang.
     pub connect_timeout: Duration,
+    /// Statements run at the start of every stage, after migrate's own
+    /// session settings (`init-sql` in migrate.toml): what a project runs
+    /// its migrations under, such as `SET FOREIGN_KEY_CHECKS = 0`.
+    pub init_sql: Vec<String>,
 }
 
 impl Default for ConnectOptions {
@@ -196,6 +200,7 @@ impl Default for ConnectOptions {
             table_prefix: "_migrate_".into(),
             lock_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            init_sql: Vec::new(),
         }
     }
 }
@@ -257,6 +262,7 @@ pub struct Driver {
     tables: Tables,
     lock_timeout: Duration,
     connect_timeout: Duration,
+    init_sql: Vec<String>,
     session_ready: bool,
     /// For a shared in-memory SQLite database: this process's turn on it,
     /// held from connect to close (see [`Driver::connect`]).
@@ -356,6 +362,7 @@ impl Driver {
             },
             lock_timeout: options.lock_timeout,
             connect_timeout: options.connect_timeout,
+            init_sql: options.init_sql.clone(),
             session_ready: false,
             _memory_turn: memory_turn,
         };
@@ -409,11 +416,18 @@ impl Driver {
     /// SQLite; PostgreSQL's default search_path), which every stage starts
     /// with whatever an earlier stage set.
     fn session_setup(&self) -> Vec<String> {
-        match self.backend {
+        let mut setup = match self.backend {
             Backend::Postgres => postgres::session_setup(self.lock_timeout),
             Backend::Mysql => mysql::session_setup(self.lock_timeout),
             Backend::Sqlite => sqlite::session_setup(self.lock_timeout),
-        }
+        };
+        setup.extend(self.init_sql.iter().cloned());
+        setup
+    }
+
+    /// The project's own session statements (`init-sql`).
+    pub fn init_sql(&self) -> &[String] {
+        &self.init_sql
     }
 
     /// Starts a stage: the runner's session settings again (a stage's own

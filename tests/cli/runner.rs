@@ -1206,3 +1206,56 @@ fn postgres_names_the_lock_holder_as_migrate() {
     );
     child.wait().unwrap();
 }
+
+#[test]
+fn init_sql_runs_before_every_stage_and_is_logged() {
+    for db in TestDb::all() {
+        let off = match db.kind {
+            Kind::Sqlite => "PRAGMA foreign_keys = OFF",
+            Kind::Mysql => "SET FOREIGN_KEY_CHECKS = 0",
+            Kind::Postgres => continue,
+        };
+        let s = write_migrations(
+            &db,
+            &[
+                (
+                    "0001_tables.up.sql",
+                    "CREATE TABLE parent (id INT PRIMARY KEY);\nCREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id));\n",
+                ),
+                (
+                    "0001_tables.down.sql",
+                    "-- migrate:allow lossy-down: test tables\n\nDROP TABLE child;\nDROP TABLE parent;\n",
+                ),
+                ("0002_orphan.up.sql", "INSERT INTO child VALUES (1, 99);\n"),
+                (
+                    "0002_orphan.down.sql",
+                    "-- migrate:allow lossy-down: the row the up inserted\nDELETE FROM child WHERE id = 1;\n",
+                ),
+            ],
+        );
+        db.migrate(&["--source", &s, "up", "--to", "1"]).ok();
+        let refused = db.migrate(&["--source", &s, "up"]).code(1);
+        assert!(
+            refused.stderr.to_lowercase().contains("foreign key"),
+            "{:?}: {}",
+            db.kind,
+            refused.all()
+        );
+        std::fs::write(
+            db.dir.path().join("migrate.toml"),
+            format!("init-sql = [\"{off}\"]\n"),
+        )
+        .unwrap();
+        db.migrate(&["--source", &s, "up"]).ok();
+        let log = db.migrate(&["--source", &s, "log"]).ok();
+        assert!(
+            log.stdout.contains("init-sql") && log.stdout.contains(off),
+            "{}",
+            log.stdout
+        );
+        std::fs::remove_file(db.dir.path().join("migrate.toml")).unwrap();
+        db.migrate(&["--source", &s, "down", "--yes", "--init-sql", off])
+            .ok();
+        assert_eq!(db.history(), ["1:main:applied"], "{:?}", db.kind);
+    }
+}
