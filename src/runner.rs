@@ -1647,11 +1647,17 @@ impl Runner {
                 Direction::Up => "up",
                 Direction::Down => "down",
             };
+            // MySQL's LOCK TABLES (a mysqldump's data sections) makes every
+            // other table unwritable until UNLOCK TABLES: no progress row is
+            // written meanwhile, and the stage's locks are released before
+            // the history is written, whatever happens.
+            let mut tables_locked = false;
             for (i, s) in statements.iter().enumerate() {
                 loop {
                     match self.run_statement(step, s, targets[i].as_ref()).await {
                         Ok(a) => {
                             archived.extend(a);
+                            tables_locked = locks_tables(s, &step.script.sql, tables_locked);
                             break;
                         }
                         Err(db) if db.lock_timeout && attempts < retries => {
@@ -1660,6 +1666,9 @@ impl Runner {
                             attempts += 1;
                         }
                         Err(db) => {
+                            if tables_locked {
+                                self.unlock_tables().await;
+                            }
                             let residue = self.clean_up_after(step, &statements[i]).await;
                             let nothing_left = i == 0 && !matches!(residue, Some(Residue::Left(_)));
                             if nothing_left {
@@ -1705,7 +1714,7 @@ impl Runner {
                         }
                     }
                 }
-                if statements.len() > 1 && i + 1 < statements.len() {
+                if statements.len() > 1 && i + 1 < statements.len() && !tables_locked {
                     self.driver
                         .update_state(
                             step.version,
@@ -1714,6 +1723,9 @@ impl Runner {
                         )
                         .await?;
                 }
+            }
+            if tables_locked {
+                self.unlock_tables().await;
             }
             restored = match self.restore_archives(step).await {
                 Ok(r) => r,
@@ -1767,6 +1779,13 @@ impl Runner {
             archived,
             restored,
         })
+    }
+
+    /// `UNLOCK TABLES` after a stage's own `LOCK TABLES` (MySQL).
+    async fn unlock_tables(&mut self) {
+        if let Err(e) = self.driver.execute("UNLOCK TABLES").await {
+            tracing::warn!(error = %e.message, "UNLOCK TABLES after the stage failed");
+        }
     }
 
     /// After a lock timeout: tell, log, and wait before the next attempt.
@@ -2090,6 +2109,17 @@ impl Runner {
             )));
         }
         Ok(())
+    }
+}
+
+/// Whether MySQL table locks are held after `statement`, given whether they
+/// were before it: `LOCK TABLE(S)` takes them, `UNLOCK TABLE(S)` releases.
+fn locks_tables(statement: &Statement, sql: &str, before: bool) -> bool {
+    let mut words = statement.words(sql).map(str::to_ascii_uppercase);
+    match (words.next().as_deref(), words.next().as_deref()) {
+        (Some("LOCK"), Some("TABLES" | "TABLE")) => true,
+        (Some("UNLOCK"), Some("TABLES" | "TABLE")) => false,
+        _ => before,
     }
 }
 

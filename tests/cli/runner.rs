@@ -1259,3 +1259,50 @@ fn init_sql_runs_before_every_stage_and_is_logged() {
         assert_eq!(db.history(), ["1:main:applied"], "{:?}", db.kind);
     }
 }
+
+#[test]
+fn a_mysqldump_with_lock_tables_applies_and_a_failure_under_it_is_recorded() {
+    let Some(db) = TestDb::server(Kind::Mysql) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_dump.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10));\nLOCK TABLES `t` WRITE;\n/*!40000 ALTER TABLE `t` DISABLE KEYS */;\n\
+                 INSERT INTO `t` VALUES (1,'a'),(2,'b');\n/*!40000 ALTER TABLE `t` ENABLE KEYS */;\nUNLOCK TABLES;\n",
+            ),
+            (
+                "0001_dump.down.sql",
+                "-- migrate:allow lossy-down: a dump's baseline\nDROP TABLE t;\n",
+            ),
+            (
+                "0002_more.up.sql",
+                "LOCK TABLES `t` WRITE;\nINSERT INTO `t` VALUES (3,'c');\n",
+            ),
+            (
+                "0002_more.down.sql",
+                "-- migrate:allow lossy-down: the row the up inserted\nDELETE FROM t WHERE id = 3;\n",
+            ),
+            (
+                "0003_dup.up.sql",
+                "LOCK TABLES `t` WRITE;\nINSERT INTO `t` VALUES (4,'d');\nINSERT INTO `t` VALUES (1,'again');\nUNLOCK TABLES;\n",
+            ),
+            (
+                "0003_dup.down.sql",
+                "-- migrate:allow lossy-down: the row the up inserted\nDELETE FROM t WHERE id = 4;\n",
+            ),
+        ],
+    );
+    db.migrate(&["--source", &s, "up", "--to", "2"]).ok();
+    assert_eq!(db.strings("SELECT CAST(COUNT(*) AS CHAR) FROM t"), ["3"]);
+    let run = db.migrate(&["--source", &s, "up"]).code(1);
+    assert!(run.stderr.contains("Duplicate"), "{}", run.all());
+    let status = db.migrate(&["--source", &s, "status"]).ok();
+    assert!(
+        status.stdout.contains("after 2 statement(s)") && status.stdout.contains("Duplicate"),
+        "{}",
+        status.all()
+    );
+}
