@@ -365,3 +365,71 @@ fn rows_whose_key_exists_again_stay_in_the_archive() {
         ["one", "two"]
     );
 }
+
+#[test]
+fn a_restore_changes_only_the_restored_column() {
+    for db in TestDb::all() {
+        let (table, trigger) = match db.kind {
+            Kind::Postgres => (
+                "CREATE TABLE t (id INT PRIMARY KEY, note TEXT, updated_at TIMESTAMPTZ NOT NULL DEFAULT '2020-01-01');\n\
+                 CREATE TABLE audit (n INT);\n\
+                 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); INSERT INTO audit VALUES (1); RETURN NEW; END $$;\n\
+                 CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();\n",
+                "-- migrate:allow lossy-down: test tables\n\nDROP TABLE t;\nDROP TABLE audit;\nDROP FUNCTION touch();\n",
+            ),
+            Kind::Mysql => (
+                "CREATE TABLE t (id INT PRIMARY KEY, note TEXT, updated_at TIMESTAMP NOT NULL DEFAULT '2020-01-01 00:00:00' ON UPDATE CURRENT_TIMESTAMP);\n\
+                 CREATE TABLE audit (n INT);\n",
+                "-- migrate:allow lossy-down: test tables\n\nDROP TABLE t;\nDROP TABLE audit;\n",
+            ),
+            Kind::Sqlite => continue,
+        };
+        let dir = db.dir.path().join("m");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("0001_t.up.sql"), table).unwrap();
+        std::fs::write(dir.join("0001_t.down.sql"), trigger).unwrap();
+        std::fs::write(
+            dir.join("0002_drop_note.up.sql"),
+            "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("0002_drop_note.down.sql"),
+            "ALTER TABLE t ADD COLUMN note TEXT;\n",
+        )
+        .unwrap();
+        let s = dir.to_str().unwrap();
+        db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+        db.execute("INSERT INTO t (id, note) VALUES (1, 'kept'), (2, NULL)");
+        db.migrate(&["--source", s, "up"]).ok();
+        db.migrate(&["--source", s, "down", "--yes"]).ok();
+        let rows = match db.kind {
+            Kind::Postgres => db.strings(
+                "SELECT id || ':' || coalesce(note, 'NULL') || ':' || to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM t ORDER BY id",
+            ),
+            _ => db.strings(
+                "SELECT CONCAT(id, ':', COALESCE(note, 'NULL'), ':', DATE_FORMAT(updated_at, '%Y-%m-%d')) FROM t ORDER BY id",
+            ),
+        };
+        assert_eq!(
+            rows,
+            ["1:kept:2020-01-01", "2:NULL:2020-01-01"],
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            db.strings("SELECT CONCAT(COUNT(*), '') FROM audit"),
+            ["0"],
+            "{:?}: a user trigger fired on the restore",
+            db.kind
+        );
+        if db.kind == Kind::Postgres {
+            // The trigger is back on afterwards.
+            db.execute("UPDATE t SET id = id WHERE id = 1");
+            assert_eq!(
+                db.strings("SELECT CAST(COUNT(*) AS TEXT) FROM audit"),
+                ["1"]
+            );
+        }
+    }
+}
