@@ -77,9 +77,12 @@ impl Conn {
                 copy.finish().await
             }
             #[allow(unreachable_patterns)]
-            _ => Err(sqlx::Error::Protocol(
-                "COPY ... FROM STDIN is PostgreSQL's: this database does not take it".into(),
-            )),
+            _ => {
+                let _ = (sql, rows);
+                Err(sqlx::Error::Protocol(
+                    "COPY ... FROM STDIN is PostgreSQL's: this database does not take it".into(),
+                ))
+            }
         }
     }
 
