@@ -1423,6 +1423,7 @@ impl Runner {
         target: Option<&ArchiveTarget>,
     ) -> Result<Option<String>, DbError> {
         let mut archived = None;
+        let mut made = None;
         if let Some(target) = target {
             let columns = self
                 .driver
@@ -1464,20 +1465,30 @@ impl Runner {
                     record.row_count,
                     record.archive_table
                 ));
+                made = Some(record);
             }
         }
-        match &statement.copy_data {
+        let ran = match &statement.copy_data {
             Some(copy) => {
                 let sql = &step.script.sql;
                 self.driver
                     .copy_in(statement.text(sql), &sql[copy.span.clone()])
-                    .await?
+                    .await
             }
-            None => {
-                self.driver
-                    .execute(statement.text(&step.script.sql))
-                    .await?
+            None => self.driver.execute(statement.text(&step.script.sql)).await,
+        };
+        if let Err(e) = ran {
+            // The statement did not drop anything: the copy taken for it is
+            // not the data of a drop that happened. Outside a transaction it
+            // would stay and, after a retry archived again, be restored over
+            // newer values; inside one the rollback removes it.
+            if let Some(record) = made
+                && !self.transactional(step)
+                && let Err(drop) = self.driver.drop_archive(&record).await
+            {
+                tracing::warn!(archive = %record.archive_table, error = %drop, "could not discard the archive of a failed attempt");
             }
+            return Err(e);
         }
         Ok(archived)
     }

@@ -433,3 +433,67 @@ fn a_restore_changes_only_the_restored_column() {
         }
     }
 }
+
+#[test]
+fn a_drop_that_times_out_leaves_no_archive_behind() {
+    let Some(db) = TestDb::server(Kind::Mysql) else {
+        return;
+    };
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY, note TEXT);\nINSERT INTO t VALUES (1, 'old');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0001_t.down.sql"),
+        "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0002_drop_note.up.sql"),
+        "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0002_drop_note.down.sql"),
+        "ALTER TABLE t ADD COLUMN note TEXT;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        db.dir.path().join("migrate.toml"),
+        "lock-timeout = \"1s\"\nlock-retries = 1\n",
+    )
+    .unwrap();
+    let s = dir.to_str().unwrap();
+    db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+    let rt = crate::support::rt();
+    let mut holder = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql("LOCK TABLES t READ")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c
+    });
+    let run = db.migrate(&["--source", s, "up"]).code(1);
+    assert!(run.stderr.contains("Lock wait timeout"), "{}", run.all());
+    rt.block_on(async {
+        sqlx::raw_sql("UNLOCK TABLES")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    });
+    // The copy taken for the drop that did not happen is gone.
+    let list = db
+        .migrate(&["--source", s, "archive", "list", "--format", "json"])
+        .ok();
+    assert!(!list.stdout.contains("note"), "{}", list.stdout);
+    // The application writes; the drop then happens and keeps that value.
+    db.execute("UPDATE t SET note = 'new' WHERE id = 1");
+    db.migrate(&["--source", s, "up"]).ok();
+    db.migrate(&["--source", s, "down", "--yes"]).ok();
+    assert_eq!(db.strings("SELECT note FROM t"), ["new"]);
+}
