@@ -219,6 +219,11 @@ pub struct Status {
     pub running: usize,
     /// Applied ups changed on disk.
     pub drift: usize,
+    /// Who holds the runner lock right now, when another run does while
+    /// stages are pending (a transactional stage in progress is still
+    /// `pending` until it commits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<String>,
 }
 
 /// What `resolve` records.
@@ -364,8 +369,18 @@ impl Runner {
     /// Every migration and stage: applied, pending or failed, with drift.
     pub async fn status(&mut self) -> Result<Status, Error> {
         let history = self.history().await?;
-        let status = status_of(&self.source, &history);
+        let mut status = status_of(&self.source, &history);
         if status.failed == 0 {
+            // A stage in a transaction shows `pending` until it commits:
+            // whether another run is at work is the lock's to say.
+            if status.pending > 0
+                && let Err(Error::LockTimeout { holder, .. }) =
+                    self.driver.lock(Duration::ZERO).await
+            {
+                status.in_progress = Some(holder.unwrap_or_else(|| "another migrate run".into()));
+            } else {
+                self.driver.unlock().await;
+            }
             return Ok(status);
         }
         // A stage outside a transaction (every stage on MySQL) is recorded
@@ -2242,6 +2257,7 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
         failed: count("failed"),
         running: 0,
         drift: v.drift.len(),
+        in_progress: None,
         migrations,
     }
 }

@@ -566,6 +566,12 @@ pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out
                 String::new()
             }
         )?;
+        if let Some(holder) = &status.in_progress {
+            writeln!(
+                out,
+                "{WARN}a migrate run is at work now{WARN:#} ({holder}): the first pending stage may be in progress"
+            )?;
+        }
         gate()
     })
 }

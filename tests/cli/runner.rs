@@ -1306,3 +1306,46 @@ fn a_mysqldump_with_lock_tables_applies_and_a_failure_under_it_is_recorded() {
         status.all()
     );
 }
+
+#[test]
+fn status_says_a_run_is_at_work_while_a_transactional_stage_runs() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let s = write_migrations(
+        &db,
+        &[
+            (
+                "0001_slow.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT pg_sleep(3);\n",
+            ),
+            (
+                "0001_slow.down.sql",
+                "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+            ),
+        ],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["--database-url", &db.url, "--source", &s, "up"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = String::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        let run = db.migrate(&["--source", &s, "status"]).ok();
+        if run.stdout.contains("at work now") {
+            seen = run.stdout;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait().unwrap();
+    assert!(
+        seen.contains("pending") && seen.contains("application `migrate`"),
+        "{seen}"
+    );
+    let after = db.migrate(&["--source", &s, "status"]).ok();
+    assert!(!after.stdout.contains("at work now"), "{}", after.stdout);
+}
