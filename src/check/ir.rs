@@ -267,7 +267,70 @@ fn object(name: &ObjectName) -> String {
 }
 
 fn ty(t: &DataType) -> String {
-    t.to_string().to_ascii_uppercase()
+    canonical_type(&t.to_string())
+}
+
+/// One spelling per type, so that `INT`, `INTEGER` and `int4`, or
+/// `TIMESTAMP` and `TIMESTAMP WITHOUT TIME ZONE`, are not read as a change
+/// (PostgreSQL's own names, which the other dialects' aliases map onto).
+/// A `COLLATE` clause is not part of the type.
+pub fn canonical_type(text: &str) -> String {
+    let upper = text.to_ascii_uppercase();
+    let upper = match upper.find(" COLLATE") {
+        Some(i) => upper[..i].to_string(),
+        None => upper,
+    };
+    let words: Vec<&str> = upper.split_whitespace().collect();
+    let folded = words.join(" ");
+    // The name and its arguments (`VARCHAR(20)`, `NUMERIC(10, 2)`).
+    let (name, args) = match folded.find('(') {
+        Some(i) => (folded[..i].trim().to_string(), folded[i..].replace(' ', "")),
+        None => (folded.clone(), String::new()),
+    };
+    let (name, array) = match name.strip_suffix("[]") {
+        Some(n) => (n.trim().to_string(), "[]"),
+        None => (name, ""),
+    };
+    let canonical = match name.as_str() {
+        "INT" | "INTEGER" | "INT4" => "INTEGER",
+        "BIGINT" | "INT8" => "BIGINT",
+        "SMALLINT" | "INT2" => "SMALLINT",
+        "BOOL" | "BOOLEAN" => "BOOLEAN",
+        "VARCHAR" | "CHARACTER VARYING" => "VARCHAR",
+        "CHAR" | "CHARACTER" | "BPCHAR" => "CHAR",
+        "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => "TIMESTAMP",
+        "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => "TIMESTAMPTZ",
+        "TIME" | "TIME WITHOUT TIME ZONE" => "TIME",
+        "TIMETZ" | "TIME WITH TIME ZONE" => "TIMETZ",
+        "FLOAT8" | "DOUBLE PRECISION" | "DOUBLE" => "DOUBLE PRECISION",
+        "FLOAT4" | "REAL" => "REAL",
+        "DECIMAL" | "NUMERIC" => "NUMERIC",
+        "SERIAL" | "SERIAL4" => "SERIAL",
+        "BIGSERIAL" | "SERIAL8" => "BIGSERIAL",
+        other => other,
+    };
+    format!("{canonical}{args}{array}")
+}
+
+/// A default as its meaning: `'x'::character varying` is `'x'`, `NOW()` is
+/// `now()`, and `DEFAULT NULL` is no default.
+pub fn canonical_default(text: &str) -> Option<String> {
+    let mut t = text.trim().to_string();
+    // Casts of a literal to a type: `'x'::character varying`, `0::bigint`.
+    if let Some(i) = t.rfind("::")
+        && !t[i + 2..].contains(['\'', ')'])
+    {
+        t.truncate(i);
+    }
+    let t = t.trim();
+    if t.eq_ignore_ascii_case("NULL") {
+        return None;
+    }
+    // Function names are case-insensitive; literals are not.
+    if !t.starts_with('\'') {
+        return Some(t.to_ascii_lowercase());
+    }
+    Some(t.to_string())
 }
 
 fn column(def: &ast::ColumnDef) -> ColumnSpec {
@@ -282,7 +345,7 @@ fn column(def: &ast::ColumnDef) -> ColumnSpec {
     for o in &def.options {
         match &o.option {
             ColumnOption::NotNull => c.not_null = true,
-            ColumnOption::Default(e) => c.default = Some(e.to_string()),
+            ColumnOption::Default(e) => c.default = canonical_default(&e.to_string()),
             ColumnOption::PrimaryKey(_) => {
                 c.primary_key = true;
                 c.not_null = true;
@@ -467,7 +530,10 @@ fn action(op: &AlterTableOperation) -> Action {
                 AlterColumnOperation::SetNotNull => Action::SetNotNull(c),
                 AlterColumnOperation::DropNotNull => Action::DropNotNull(c),
                 AlterColumnOperation::SetDefault { value } => {
-                    Action::SetDefault(c, value.to_string())
+                    match canonical_default(&value.to_string()) {
+                        Some(d) => Action::SetDefault(c, d),
+                        None => Action::DropDefault(c),
+                    }
                 }
                 AlterColumnOperation::DropDefault => Action::DropDefault(c),
                 AlterColumnOperation::SetDataType { data_type, .. } => Action::SetType {
@@ -751,7 +817,7 @@ fn tokens_op(statement: &Statement, script: &str) -> Op {
                             .collect();
                         actions.push(Action::SetType {
                             column,
-                            ty: ty.join("").to_ascii_uppercase(),
+                            ty: canonical_type(&ty.join(" ")),
                         });
                     }
                 }

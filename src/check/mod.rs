@@ -333,7 +333,10 @@ impl Touched {
             }
         }
         for (name, i) in &s.indexes {
-            if self.indexes.contains(name) || self.tables.contains(&i.table) {
+            if self.indexes.contains(name)
+                || self.tables.contains(&i.table)
+                || self.views.contains(&i.table)
+            {
                 out.indexes.insert(name.clone(), i.clone());
             }
         }
@@ -357,9 +360,11 @@ impl Touched {
                 }
             }
         }
-        whole
-            .indexes
-            .retain(|name, i| !(self.indexes.contains(name) || self.tables.contains(&i.table)));
+        whole.indexes.retain(|name, i| {
+            !(self.indexes.contains(name)
+                || self.tables.contains(&i.table)
+                || self.views.contains(&i.table))
+        });
         for (name, i) in &part.indexes {
             whole.indexes.insert(name.clone(), i.clone());
         }

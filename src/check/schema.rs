@@ -28,8 +28,9 @@ pub struct Table {
     pub primary_key: Vec<String>,
     /// Unique keys.
     pub uniques: BTreeSet<Vec<String>>,
-    /// Constraints, by name (or by their definition when unnamed).
-    pub constraints: BTreeMap<String, String>,
+    /// Constraints, by name: the given one, or the one PostgreSQL gives an
+    /// unnamed constraint (`t_pkey`, `t_a_key`, `t_a_fkey`).
+    pub constraints: BTreeMap<String, ConstraintSpec>,
     /// Its columns are not known (CREATE TABLE ... AS SELECT).
     pub opaque: bool,
 }
@@ -104,10 +105,28 @@ fn col(c: &ColumnSpec) -> Column {
     }
 }
 
-fn constraint_key(name: &Option<String>, spec: &ConstraintSpec) -> String {
-    match name {
-        Some(n) => n.clone(),
-        None => format!("{spec:?}"),
+/// A constraint's name: the given one, or PostgreSQL's implicit one
+/// (`<table>_pkey`, `<table>_<cols>_key`, `<table>_<cols>_fkey`,
+/// `<table>_check`), which is what a later `DROP CONSTRAINT` names.
+fn constraint_key(table: &str, name: &Option<String>, spec: &ConstraintSpec) -> String {
+    if let Some(n) = name {
+        return n.clone();
+    }
+    match spec {
+        ConstraintSpec::PrimaryKey(_) => format!("{table}_pkey"),
+        ConstraintSpec::Unique(cols) => format!("{table}_{}_key", cols.join("_")),
+        ConstraintSpec::ForeignKey(cols, _) => format!("{table}_{}_fkey", cols.join("_")),
+        ConstraintSpec::Check(_) => format!("{table}_check"),
+    }
+}
+
+/// The columns a constraint is made of (none for a CHECK, read as text).
+fn constraint_columns(spec: &ConstraintSpec) -> &[String] {
+    match spec {
+        ConstraintSpec::PrimaryKey(c)
+        | ConstraintSpec::Unique(c)
+        | ConstraintSpec::ForeignKey(c, _) => c,
+        ConstraintSpec::Check(_) => &[],
     }
 }
 
@@ -129,15 +148,10 @@ impl Schema {
                 };
                 for c in columns {
                     t.columns.insert(c.name.clone(), col(c));
-                    if c.primary_key {
-                        t.primary_key = vec![c.name.clone()];
-                    }
-                    if c.unique {
-                        t.uniques.insert(vec![c.name.clone()]);
-                    }
+                    inline_constraints(&mut t, table, c);
                 }
                 for (name, spec) in constraints {
-                    self.add_constraint(&mut t, name, spec);
+                    add_constraint(&mut t, table, name, spec);
                 }
                 self.tables.entry(table.clone()).or_insert(t);
             }
@@ -186,7 +200,8 @@ impl Schema {
                 let key = name
                     .clone()
                     .unwrap_or_else(|| format!("{table}({})", columns.join(",")));
-                if !self.tables.contains_key(table) {
+                // A materialized view takes indexes too.
+                if !self.tables.contains_key(table) && !self.views.contains(table) {
                     missing.push(Missing::Table(table.clone()));
                 }
                 if !(self.indexes.contains_key(&key) && *if_not_exists) {
@@ -217,6 +232,8 @@ impl Schema {
                     if !self.views.remove(n) && !if_exists {
                         missing.push(Missing::View(n.clone()));
                     }
+                    // A materialized view's indexes go with it.
+                    self.indexes.retain(|_, i| &i.table != n);
                 }
             }
             Op::Delete { table, .. } | Op::Insert { table, .. } => {
@@ -246,27 +263,50 @@ impl Schema {
         }
         missing
     }
+}
 
-    fn add_constraint(&self, t: &mut Table, name: &Option<String>, spec: &ConstraintSpec) {
-        match spec {
-            ConstraintSpec::PrimaryKey(cols) => {
-                t.primary_key = cols.clone();
-                for c in cols {
-                    if let Some(c) = t.columns.get_mut(c) {
-                        c.not_null = true;
-                    }
+/// PRIMARY KEY and UNIQUE written on a column: constraints with implicit
+/// names, as PostgreSQL makes them.
+fn inline_constraints(t: &mut Table, table: &str, c: &ColumnSpec) {
+    if c.primary_key {
+        add_constraint(
+            t,
+            table,
+            &None,
+            &ConstraintSpec::PrimaryKey(vec![c.name.clone()]),
+        );
+    }
+    if c.unique {
+        add_constraint(
+            t,
+            table,
+            &None,
+            &ConstraintSpec::Unique(vec![c.name.clone()]),
+        );
+    }
+}
+
+fn add_constraint(t: &mut Table, table: &str, name: &Option<String>, spec: &ConstraintSpec) {
+    match spec {
+        ConstraintSpec::PrimaryKey(cols) => {
+            t.primary_key = cols.clone();
+            for c in cols {
+                if let Some(c) = t.columns.get_mut(c) {
+                    c.not_null = true;
                 }
             }
-            ConstraintSpec::Unique(cols) => {
-                t.uniques.insert(cols.clone());
-            }
-            _ => {}
         }
-        t.constraints
-            .insert(constraint_key(name, spec), format!("{spec:?}"));
+        ConstraintSpec::Unique(cols) => {
+            t.uniques.insert(cols.clone());
+        }
+        _ => {}
     }
+    t.constraints
+        .insert(constraint_key(table, name, spec), spec.clone());
+}
 
-    fn alter(&self, t: &mut Table, name: &mut String, a: &Action, missing: &mut Vec<Missing>) {
+impl Schema {
+    fn alter(&mut self, t: &mut Table, name: &mut String, a: &Action, missing: &mut Vec<Missing>) {
         let table = name.clone();
         let need = |t: &Table, c: &str, missing: &mut Vec<Missing>| {
             let ok = t.opaque || t.columns.contains_key(c);
@@ -278,18 +318,22 @@ impl Schema {
         match a {
             Action::AddColumn(c) => {
                 t.columns.insert(c.name.clone(), col(c));
-                if c.primary_key {
-                    t.primary_key = vec![c.name.clone()];
-                }
-                if c.unique {
-                    t.uniques.insert(vec![c.name.clone()]);
-                }
+                inline_constraints(t, &table, c);
             }
             Action::DropColumn { column, if_exists } => {
                 if t.columns.remove(column).is_none() && !if_exists && !t.opaque {
                     missing.push(Missing::Column(name.clone(), column.clone()));
                 }
+                // The column's constraints and indexes go with it
+                // (PostgreSQL, MySQL).
                 t.uniques.retain(|u| !u.contains(column));
+                if t.primary_key.contains(column) {
+                    t.primary_key.clear();
+                }
+                t.constraints
+                    .retain(|_, spec| !constraint_columns(spec).contains(column));
+                self.indexes
+                    .retain(|_, i| !(i.table == table && i.columns.contains(column)));
             }
             Action::RenameColumn { from, to } => {
                 if need(t, from, missing)
@@ -326,7 +370,7 @@ impl Schema {
                     col.default = None;
                 }
             }
-            Action::AddConstraint { name, spec, .. } => self.add_constraint(t, name, spec),
+            Action::AddConstraint { name: c, spec, .. } => add_constraint(t, &table, c, spec),
             Action::DropConstraint { name: c, if_exists } => {
                 if t.constraints.remove(c).is_none() && !if_exists {
                     missing.push(Missing::Constraint(name.clone(), c.clone()));

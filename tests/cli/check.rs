@@ -35,7 +35,7 @@ fn json_report_is_pinned_and_exact() {
     })
     .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{first}");
-    assert_eq!(v["errors"], 7);
+    assert_eq!(v["errors"], 6);
     assert_eq!(v["warnings"], 1);
     insta::assert_snapshot!("check_json", run.stdout);
 }
@@ -44,7 +44,7 @@ fn json_report_is_pinned_and_exact() {
 fn github_annotations() {
     let run = check(&["--format", "github"]).code(1);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 7);
     assert!(
         lines
             .iter()
@@ -60,7 +60,7 @@ fn sarif_is_valid_sarif_2_1_0() {
     let run = check(&["--format", "sarif"]).code(1);
     let sarif: serde_sarif::sarif::Sarif = serde_json::from_str(&run.stdout).expect("valid SARIF");
     let results = sarif.runs[0].results.as_ref().unwrap();
-    assert_eq!(results.len(), 8);
+    assert_eq!(results.len(), 7);
     let rules = sarif.runs[0].tool.driver.rules.as_ref().unwrap();
     assert_eq!(rules.len(), migrate::check::registry::RULES.len());
 }

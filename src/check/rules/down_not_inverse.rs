@@ -81,6 +81,61 @@ mod tests {
     }
 
     #[test]
+    fn ok_spellings_of_one_type_or_default_and_a_column_dropped_with_its_index() {
+        let base = (
+            "t",
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) DEFAULT 'x', n INT);",
+            Some("-- migrate:archive\nDROP TABLE t;"),
+        );
+        ok(
+            super::ID,
+            &source(&[
+                base,
+                (
+                    "types",
+                    "ALTER TABLE t ALTER COLUMN n TYPE BIGINT;",
+                    Some("ALTER TABLE t ALTER COLUMN n TYPE INTEGER;"),
+                ),
+                (
+                    "defaults",
+                    "ALTER TABLE t ALTER COLUMN v SET DEFAULT 'y';",
+                    Some("ALTER TABLE t ALTER COLUMN v SET DEFAULT 'x'::character varying;"),
+                ),
+                (
+                    "collate",
+                    "ALTER TABLE t ALTER COLUMN v TYPE VARCHAR(20) COLLATE \"C\";",
+                    Some("ALTER TABLE t ALTER COLUMN v TYPE CHARACTER VARYING(20);"),
+                ),
+                (
+                    "col",
+                    "ALTER TABLE t ADD COLUMN w TEXT;\nCREATE INDEX t_w ON t (w);",
+                    Some("-- migrate:archive\nALTER TABLE t DROP COLUMN w;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_a_column_put_back_without_its_index() {
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, w TEXT);\nCREATE INDEX t_w ON t (w);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "drop",
+                    "-- migrate:archive\nALTER TABLE t DROP COLUMN w;",
+                    Some("ALTER TABLE t ADD COLUMN w TEXT;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_w is gone"), "{m}");
+    }
+
+    #[test]
     fn err_leftovers_and_changed_columns() {
         let m = err(
             super::ID,

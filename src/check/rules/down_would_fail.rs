@@ -74,6 +74,56 @@ mod tests {
     }
 
     #[test]
+    fn ok_postgres_implicit_names_and_materialized_views() {
+        // PostgreSQL names unnamed constraints t_pkey, t_a_key, t_b_fkey.
+        ok(
+            super::ID,
+            &source(&[
+                (
+                    "p",
+                    "CREATE TABLE p (id INT PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE p;"),
+                ),
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, a TEXT UNIQUE, b INT, FOREIGN KEY (b) REFERENCES p (id));",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "swap",
+                    "ALTER TABLE t DROP CONSTRAINT t_pkey;\nALTER TABLE t DROP CONSTRAINT t_a_key;\nALTER TABLE t DROP CONSTRAINT t_b_fkey;",
+                    Some(
+                        "ALTER TABLE t ADD PRIMARY KEY (id);\nALTER TABLE t ADD UNIQUE (a);\nALTER TABLE t ADD FOREIGN KEY (b) REFERENCES p (id);",
+                    ),
+                ),
+            ]),
+        );
+        // An index on a materialized view.
+        ok(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "mv",
+                    "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;\nCREATE UNIQUE INDEX mv_id ON mv (id);",
+                    Some("DROP MATERIALIZED VIEW mv;"),
+                ),
+                (
+                    "rebuild",
+                    "DROP MATERIALIZED VIEW mv;",
+                    Some(
+                        "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;\nCREATE UNIQUE INDEX mv_id ON mv (id);",
+                    ),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
     fn err_wrong_name_or_order() {
         let m = err(
             super::ID,
