@@ -313,7 +313,7 @@ impl Touched {
                 self.tables.insert(table.clone());
                 self.indexes.insert(
                     name.clone()
-                        .unwrap_or_else(|| format!("{table}({})", columns.join(","))),
+                        .unwrap_or_else(|| schema::implicit_index_name(table, columns)),
                 );
             }
             Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),

@@ -199,7 +199,7 @@ impl Schema {
             } => {
                 let key = name
                     .clone()
-                    .unwrap_or_else(|| format!("{table}({})", columns.join(",")));
+                    .unwrap_or_else(|| implicit_index_name(table, columns));
                 // A materialized view takes indexes too.
                 if !self.tables.contains_key(table) && !self.views.contains(table) {
                     missing.push(Missing::Table(table.clone()));
@@ -263,6 +263,22 @@ impl Schema {
         }
         missing
     }
+}
+
+/// The name PostgreSQL gives an index created without one:
+/// `<table>_<columns>_idx` (the columns' names; `expr` for an expression).
+pub fn implicit_index_name(table: &str, columns: &[String]) -> String {
+    let parts: Vec<&str> = columns
+        .iter()
+        .map(|c| {
+            if c.chars().all(|ch| ch.is_alphanumeric() || ch == '_') {
+                c.as_str()
+            } else {
+                "expr"
+            }
+        })
+        .collect();
+    format!("{table}_{}_idx", parts.join("_"))
 }
 
 /// PRIMARY KEY and UNIQUE written on a column: constraints with implicit

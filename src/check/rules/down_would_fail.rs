@@ -98,6 +98,22 @@ mod tests {
                 ),
             ]),
         );
+        // An index created without a name is t_<columns>_idx.
+        ok(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "i",
+                    "CREATE INDEX ON t (a, b);",
+                    Some("DROP INDEX t_a_b_idx;"),
+                ),
+            ]),
+        );
         // An index on a materialized view.
         ok(
             super::ID,
