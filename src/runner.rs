@@ -1347,10 +1347,28 @@ impl Runner {
         attempts: u32,
     ) -> Error {
         let s = &statements[index];
+        // A revert runs the stored down: point at the file's line only when
+        // the file still holds that text, and say so otherwise.
+        let file_holds_it = step.direction == Direction::Up
+            || self
+                .source
+                .get(step.version)
+                .and_then(|m| m.stage(step.stage))
+                .and_then(|st| st.down.as_ref())
+                .is_some_and(|d| d.sql == step.script.sql);
+        let location = if file_holds_it {
+            step.script.location(s.line)
+        } else {
+            format!(
+                "line {} of the down stored when it was applied (from {}, which no longer holds it: `migrate repair` puts the file's down in)",
+                step.script.line_offset + s.line,
+                step.script.path.display()
+            )
+        };
         self.failure_at(
             step,
             index + 1,
-            step.script.location(s.line),
+            location,
             first_line(s.text(&step.script.sql)).to_string(),
             db,
             rolled_back,

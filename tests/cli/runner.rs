@@ -1123,10 +1123,20 @@ fn repair_puts_a_fixed_down_in_place_of_the_stored_one() {
             "-- migrate:allow lossy-down: test tables\n\nDROP TABLE t;\nDROP TABLE u;\n",
         )
         .unwrap();
-        db.migrate(&[
-            "--source", &s, "down", "--yes", "--force", "--reason", "try",
-        ])
-        .code(1);
+        let failed = db
+            .migrate(&[
+                "--source", &s, "down", "--yes", "--force", "--reason", "try",
+            ])
+            .code(1);
+        // The error points at the SQL that ran: the stored down, not the file.
+        assert!(
+            failed
+                .stderr
+                .contains("line 3 of the down stored when it was applied")
+                && failed.stderr.contains("statement: DROP TABLE tt"),
+            "{}",
+            failed.all()
+        );
         assert_eq!(db.history(), ["1:main:applied"], "{:?}", db.kind);
         let dry = db
             .migrate(&[
