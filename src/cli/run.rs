@@ -31,6 +31,20 @@ impl From<Error> for Failure {
 }
 
 async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runner, Failure> {
+    connect_runner(settings, lock_wait, false).await
+}
+
+/// A runner for a command that only reads (`status`, `log`, `archive
+/// list`): a SQLite file that does not exist is an error, not created.
+async fn reader(settings: &Settings) -> Result<Runner, Failure> {
+    connect_runner(settings, None, true).await
+}
+
+async fn connect_runner(
+    settings: &Settings,
+    lock_wait: Option<Duration>,
+    must_exist: bool,
+) -> Result<Runner, Failure> {
     let url = settings.require_database_url()?;
     let source = source::load(&settings.source)?;
     let connect = ConnectOptions {
@@ -38,6 +52,7 @@ async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runn
         lock_timeout: settings.lock_timeout,
         connect_timeout: settings.connect_timeout,
         init_sql: settings.init_sql.clone(),
+        must_exist,
     };
     let options = RunOptions {
         lock_wait: lock_wait.unwrap_or(settings.lock_wait),
@@ -490,7 +505,7 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
 
 pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out) -> CliResult {
     tokio()?.block_on(async {
-        let mut runner = runner(settings, None).await?;
+        let mut runner = reader(settings).await?;
         let status = runner.status().await;
         runner.close().await;
         let status = status?;
@@ -659,7 +674,7 @@ pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliRes
 
 pub fn log(settings: &Settings, args: &super::args::LogArgs, out: &mut Out) -> CliResult {
     tokio()?.block_on(async {
-        let mut runner = runner(settings, None).await?;
+        let mut runner = reader(settings).await?;
         let events = runner.events().await;
         runner.close().await;
         let mut events = events?;
@@ -743,7 +758,7 @@ fn print_archives(
 
 pub fn archive_list(settings: &Settings, out: &mut Out) -> CliResult {
     tokio()?.block_on(async {
-        let mut runner = runner(settings, None).await?;
+        let mut runner = reader(settings).await?;
         let archives = runner.archives().await;
         runner.close().await;
         print_archives(out, &archives?, "no archives")

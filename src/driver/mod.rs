@@ -192,6 +192,10 @@ pub struct ConnectOptions {
     /// session settings (`init-sql` in migrate.toml): what a project runs
     /// its migrations under, such as `SET FOREIGN_KEY_CHECKS = 0`.
     pub init_sql: Vec<String>,
+    /// Read-only commands (`status`, `log`): a SQLite file that does not
+    /// exist is an error, never created (a mistyped path would otherwise
+    /// leave an empty database behind).
+    pub must_exist: bool,
 }
 
 impl Default for ConnectOptions {
@@ -201,6 +205,7 @@ impl Default for ConnectOptions {
             lock_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             init_sql: Vec::new(),
+            must_exist: false,
         }
     }
 }
@@ -335,6 +340,20 @@ impl Driver {
             ),
             _ => None,
         };
+        if options.must_exist
+            && backend == Backend::Sqlite
+            && let Some(path) = sqlite::file_path(url)
+            && !path.exists()
+        {
+            return Err(Error::Connect {
+                url: redacted_url,
+                message: format!(
+                    "the database file {} does not exist: check the path (`migrate up` creates it)",
+                    path.display()
+                ),
+                bad_url: false,
+            });
+        }
         let conn = connect_raw(
             backend,
             &real_url,

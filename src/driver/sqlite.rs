@@ -40,16 +40,22 @@ pub(super) fn is_lock_timeout(code: Option<&str>) -> bool {
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-/// The lock file of a file database; `None` for an in-memory one (private
-/// to this process, so nothing to lock).
-pub(super) fn lock_path(url: &str) -> Option<PathBuf> {
+/// The database file of a URL; `None` for an in-memory database.
+pub(super) fn file_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
         return None;
     }
-    Some(PathBuf::from(format!("{path}.migrate-lock")))
+    Some(PathBuf::from(path))
+}
+
+/// The lock file of a file database; `None` for an in-memory one (private
+/// to this process, so nothing to lock).
+pub(super) fn lock_path(url: &str) -> Option<PathBuf> {
+    let path = file_path(url)?;
+    Some(PathBuf::from(format!("{}.migrate-lock", path.display())))
 }
 
 /// The name of a shared-cache in-memory database, which every connection of

@@ -398,3 +398,31 @@ fn a_silent_server_is_an_error_within_the_connect_timeout() {
     }
     drop(listener);
 }
+
+#[test]
+fn read_only_commands_never_create_a_mistyped_sqlite_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fixture("runner/basic");
+    for cmd in ["status", "log"] {
+        let run = migrate_in(
+            tmp.path(),
+            &[
+                "--database-url",
+                "sqlite://typo.db",
+                "--source",
+                s.to_str().unwrap(),
+                cmd,
+            ],
+        )
+        .code(1);
+        assert!(
+            run.stderr.contains("typo.db does not exist"),
+            "{cmd}: {}",
+            run.all()
+        );
+        assert!(
+            !tmp.path().join("typo.db").exists(),
+            "{cmd} created the file"
+        );
+    }
+}
