@@ -326,7 +326,10 @@ impl Touched {
     }
 
     fn project(&self, s: &Schema) -> Schema {
-        let mut out = Schema::default();
+        let mut out = Schema {
+            unnamed_primary: s.unnamed_primary,
+            ..Schema::default()
+        };
         for t in &self.tables {
             if let Some(table) = s.tables.get(t) {
                 out.tables.insert(t.clone(), table.clone());
@@ -439,7 +442,10 @@ fn read_all(source: &Source, dialect: Dialect) -> Vec<Vec<ReadStage>> {
 /// Checks every migration of `source`.
 pub fn check(source: &Source, options: &CheckOptions) -> Report {
     let read = read_all(source, options.dialect);
-    let mut whole = Schema::default();
+    let mut whole = Schema {
+        unnamed_primary: matches!(options.dialect, Dialect::Mysql | Dialect::Sqlite),
+        ..Schema::default()
+    };
     let mut findings: Vec<Finding> = Vec::new();
     for (m, stages) in source.migrations.iter().zip(&read) {
         for (stage, (up, down)) in m.stages.iter().zip(stages) {

@@ -68,6 +68,10 @@ pub struct Schema {
     pub indexes: BTreeMap<String, Index>,
     /// Views.
     pub views: BTreeSet<String>,
+    /// Unnamed constraints are named as MySQL and SQLite do (a primary key
+    /// is `PRIMARY`, whatever the table is called), not as PostgreSQL does
+    /// (`<table>_pkey`, kept through a rename).
+    pub unnamed_primary: bool,
 }
 
 /// Something a statement refers to that is not there.
@@ -108,9 +112,26 @@ fn col(c: &ColumnSpec) -> Column {
 /// A constraint's name: the given one, or PostgreSQL's implicit one
 /// (`<table>_pkey`, `<table>_<cols>_key`, `<table>_<cols>_fkey`,
 /// `<table>_check`), which is what a later `DROP CONSTRAINT` names.
-fn constraint_key(table: &str, name: &Option<String>, spec: &ConstraintSpec) -> String {
+fn constraint_key(
+    table: &str,
+    name: &Option<String>,
+    spec: &ConstraintSpec,
+    unnamed_primary: bool,
+) -> String {
     if let Some(n) = name {
         return n.clone();
+    }
+    if unnamed_primary {
+        // MySQL and SQLite: the definition is the identity (stable through
+        // a table rebuild's rename).
+        return match spec {
+            ConstraintSpec::PrimaryKey(_) => "PRIMARY".to_string(),
+            ConstraintSpec::Unique(cols) => format!("UNIQUE ({})", cols.join(", ")),
+            ConstraintSpec::ForeignKey(cols, to) => {
+                format!("FOREIGN KEY ({}) REFERENCES {to}", cols.join(", "))
+            }
+            ConstraintSpec::Check(text) => format!("CHECK ({text})"),
+        };
     }
     match spec {
         ConstraintSpec::PrimaryKey(_) => format!("{table}_pkey"),
@@ -148,10 +169,10 @@ impl Schema {
                 };
                 for c in columns {
                     t.columns.insert(c.name.clone(), col(c));
-                    inline_constraints(&mut t, table, c);
+                    inline_constraints(&mut t, table, c, self.unnamed_primary);
                 }
                 for (name, spec) in constraints {
-                    add_constraint(&mut t, table, name, spec);
+                    add_constraint(&mut t, table, name, spec, self.unnamed_primary);
                 }
                 self.tables.entry(table.clone()).or_insert(t);
             }
@@ -283,13 +304,14 @@ pub fn implicit_index_name(table: &str, columns: &[String]) -> String {
 
 /// PRIMARY KEY and UNIQUE written on a column: constraints with implicit
 /// names, as PostgreSQL makes them.
-fn inline_constraints(t: &mut Table, table: &str, c: &ColumnSpec) {
+fn inline_constraints(t: &mut Table, table: &str, c: &ColumnSpec, unnamed_primary: bool) {
     if c.primary_key {
         add_constraint(
             t,
             table,
             &None,
             &ConstraintSpec::PrimaryKey(vec![c.name.clone()]),
+            unnamed_primary,
         );
     }
     if c.unique {
@@ -298,11 +320,18 @@ fn inline_constraints(t: &mut Table, table: &str, c: &ColumnSpec) {
             table,
             &None,
             &ConstraintSpec::Unique(vec![c.name.clone()]),
+            unnamed_primary,
         );
     }
 }
 
-fn add_constraint(t: &mut Table, table: &str, name: &Option<String>, spec: &ConstraintSpec) {
+fn add_constraint(
+    t: &mut Table,
+    table: &str,
+    name: &Option<String>,
+    spec: &ConstraintSpec,
+    unnamed_primary: bool,
+) {
     match spec {
         ConstraintSpec::PrimaryKey(cols) => {
             t.primary_key = cols.clone();
@@ -318,7 +347,7 @@ fn add_constraint(t: &mut Table, table: &str, name: &Option<String>, spec: &Cons
         _ => {}
     }
     t.constraints
-        .insert(constraint_key(table, name, spec), spec.clone());
+        .insert(constraint_key(table, name, spec, unnamed_primary), spec.clone());
 }
 
 impl Schema {
@@ -334,7 +363,7 @@ impl Schema {
         match a {
             Action::AddColumn(c) => {
                 t.columns.insert(c.name.clone(), col(c));
-                inline_constraints(t, &table, c);
+                inline_constraints(t, &table, c, self.unnamed_primary);
             }
             Action::DropColumn { column, if_exists } => {
                 if t.columns.remove(column).is_none() && !if_exists && !t.opaque {
@@ -386,7 +415,9 @@ impl Schema {
                     col.default = None;
                 }
             }
-            Action::AddConstraint { name: c, spec, .. } => add_constraint(t, &table, c, spec),
+            Action::AddConstraint { name: c, spec, .. } => {
+                add_constraint(t, &table, c, spec, self.unnamed_primary)
+            }
             Action::DropConstraint { name: c, if_exists } => {
                 if t.constraints.remove(c).is_none() && !if_exists {
                     missing.push(Missing::Constraint(name.clone(), c.clone()));

@@ -131,6 +131,28 @@ fn report(settings: &Settings, failure: Failure) -> ExitCode {
         return ExitCode::from(failure.code);
     }
     let message = settings.redact(&format!("{:#}", failure.error));
+    if settings.format == Format::Json {
+        // `--format json` prints one document on stdout on every outcome.
+        let mut doc = serde_json::json!({ "error": message, "exit_code": failure.code });
+        if let Some(e) = failure.error.downcast_ref::<migrate::Error>() {
+            match e {
+                migrate::Error::Refused { blockers } => {
+                    doc["blockers"] = serde_json::json!(blockers)
+                }
+                migrate::Error::StageFailed(f) => {
+                    doc["failure"] = serde_json::json!(f);
+                    doc["completed"] = serde_json::json!(f.completed);
+                }
+                migrate::Error::Load(l) => doc["problems"] = serde_json::json!(l.problems),
+                _ => {}
+            }
+        }
+        if let Some(l) = failure.error.downcast_ref::<migrate::source::LoadError>() {
+            doc["problems"] = serde_json::json!(l.problems);
+        }
+        let text = settings.redact(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let _ = writeln!(io::stdout(), "{text}");
+    }
     let mut stderr = anstream::stderr();
     let style = anstyle::Style::new()
         .bold()

@@ -392,25 +392,11 @@ fn finish(
             Ok(())
         }
         Err(e) => {
-            if !out.human() {
-                let completed = match &e {
-                    Error::StageFailed(f) => f.completed.clone(),
-                    _ => vec![],
-                };
-                let blockers = match &e {
-                    Error::Refused { blockers } => blockers.clone(),
-                    _ => vec![],
-                };
-                out.json(&serde_json::json!({
-                    "error": e.to_string(),
-                    "blockers": blockers,
-                    "completed": completed,
-                }))?;
-            } else {
+            // The error's JSON document is written where every failure's is
+            // (`cli::report`).
+            if out.human() && matches!(e, Error::StageFailed(_)) && !quiet {
                 // A newline ends the "applying ... " progress line.
-                if matches!(e, Error::StageFailed(_)) && !quiet {
-                    writeln!(anstream::stderr(), "{BAD}failed{BAD:#}")?;
-                }
+                writeln!(anstream::stderr(), "{BAD}failed{BAD:#}")?;
             }
             Err(e.into())
         }

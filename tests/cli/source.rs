@@ -261,3 +261,42 @@ fn aliases_people_type_and_a_closed_pipe_are_quiet() {
     );
     assert!(out.status.success(), "{stderr}");
 }
+
+#[test]
+fn every_failure_under_format_json_is_one_json_document_on_stdout() {
+    // A directory that does not load.
+    let run = migrate_in(
+        &root(),
+        &["--source", "no/such/dir", "--format", "json", "check"],
+    )
+    .code(2);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{v}"
+    );
+    // A connection that fails.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "--database-url",
+            "sqlite://missing.db",
+            "--source",
+            fixture("runner/basic").to_str().unwrap(),
+            "--format",
+            "json",
+            "status",
+        ],
+    )
+    .code(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert!(
+        v["error"].as_str().unwrap().contains("does not exist"),
+        "{v}"
+    );
+}
