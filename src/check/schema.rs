@@ -346,8 +346,10 @@ fn add_constraint(
         }
         _ => {}
     }
-    t.constraints
-        .insert(constraint_key(table, name, spec, unnamed_primary), spec.clone());
+    t.constraints.insert(
+        constraint_key(table, name, spec, unnamed_primary),
+        spec.clone(),
+    );
 }
 
 impl Schema {

@@ -112,6 +112,12 @@ pub enum Command {
     )]
     Down(DownArgs),
 
+    /// Revert the most recently applied stage and apply it again (diesel's and dbmate's redo).
+    #[command(
+        after_help = "The revert has `down`'s guards (its checker, --yes or a terminal to confirm) and\nthe apply has `up`'s.\n\nExamples:\n  migrate redo --dry-run\n  migrate redo --yes"
+    )]
+    Redo(DownArgs),
+
     /// Show every migration and stage: applied, pending, failed, changed on disk.
     #[command(
         visible_alias = "info",

@@ -102,6 +102,74 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
     })
 }
 
+/// `migrate redo`: `down` of the last applied stage, then `up` of that
+/// stage alone, each with its own guards.
+pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
+    if args.to.is_some() || args.steps.is_some() {
+        return Err(Failure::input(anyhow!(
+            "redo takes back and re-applies the last applied stage only: use `migrate down --to` / `--steps` and `migrate up`"
+        )));
+    }
+    let req = DownRequest {
+        target: DownSpec::Steps(1),
+        force: args.force.then(|| args.reason.clone().unwrap_or_default()),
+    };
+    tokio()?.block_on(async {
+        let mut runner = runner(settings, args.lock_wait).await?;
+        let result: CliResult = async {
+            let plan = runner.plan_down(&req).await?;
+            let Some(step) = plan.steps.first() else {
+                writeln!(out, "nothing to redo: no stage is applied")?;
+                return Ok(());
+            };
+            let again = UpRequest {
+                to: Some(Target::Version(step.version)),
+                stages: match step.stage {
+                    StageKind::Contract => StageFilter::Contract,
+                    StageKind::Expand => StageFilter::Expand,
+                    StageKind::Main => StageFilter::All,
+                },
+                ..UpRequest::default()
+            };
+            if args.dry_run {
+                print_plan(out, &plan, settings.quiet)?;
+                if out.human() {
+                    writeln!(out, "then {} is applied again from its file", step.label())?;
+                }
+                return Ok(());
+            }
+            if !confirm(&mut runner, &req, args.yes, settings.quiet || !out.human()).await? {
+                return Ok(());
+            }
+            let quiet = settings.quiet || !out.human();
+            let reverted = {
+                let mut progress = ProgressPrinter::new(quiet);
+                runner.down(&req, &mut |p| progress.on(p)).await
+            };
+            if !out.human() {
+                // One document: what was reverted and what was applied.
+                let reverted = reverted?;
+                let applied = runner.up(&again, &mut |_| {}).await?;
+                out.json(&serde_json::json!({ "reverted": reverted, "applied": applied }))?;
+                return Ok(());
+            }
+            let reverted = reverted.map(|mut r| {
+                r.notes.clear();
+                r
+            });
+            finish(out, reverted, settings.quiet, "nothing to revert")?;
+            let applied = {
+                let mut progress = ProgressPrinter::new(quiet);
+                runner.up(&again, &mut |p| progress.on(p)).await
+            };
+            finish(out, applied, settings.quiet, "nothing to apply")
+        }
+        .await;
+        runner.close().await;
+        result
+    })
+}
+
 pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
     let target = match (&args.to, args.steps) {
         (Some(t), None) => DownSpec::To(Target::parse(t)?),

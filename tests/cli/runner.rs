@@ -1359,3 +1359,34 @@ fn status_says_a_run_is_at_work_while_a_transactional_stage_runs() {
     let after = db.migrate(&["--source", &s, "status"]).ok();
     assert!(!after.stdout.contains("at work now"), "{}", after.stdout);
 }
+
+#[test]
+fn redo_reverts_and_reapplies_the_last_stage_with_both_guards() {
+    for db in TestDb::all() {
+        let s = db.source_copy("basic");
+        db.migrate(&["--source", &s, "up"]).ok();
+        let before = db.schema();
+        let history = db.history();
+        // Without a terminal it asks for --yes, like down, and changes nothing.
+        let run = db.migrate(&["--source", &s, "redo"]).code(1);
+        assert!(run.stderr.contains("--yes"), "{}", run.all());
+        let dry = db.migrate(&["--source", &s, "redo", "--dry-run"]).ok();
+        assert!(dry.stdout.contains("applied again"), "{}", dry.all());
+        let run = db.migrate(&["--source", &s, "redo", "--yes"]).ok();
+        assert!(
+            run.stdout.contains("reverted 1 stage") && run.stdout.contains("applied 1 stage"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert_eq!(db.schema(), before, "{:?}", db.kind);
+        assert_eq!(db.history().len(), history.len());
+        assert_eq!(db.history().last(), history.last());
+        let json = db
+            .migrate(&["--source", &s, "redo", "--yes", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(v["reverted"]["steps"].as_array().unwrap().len(), 1);
+        assert_eq!(v["applied"]["steps"].as_array().unwrap().len(), 1);
+    }
+}
