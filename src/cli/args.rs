@@ -112,6 +112,13 @@ pub enum Command {
     )]
     Down(DownArgs),
 
+    /// Create or drop the database the URL names (sqlx-cli's `database create` / `drop`).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  migrate database create\n  migrate database drop --yes          refuses a database holding a migrate history without --force"
+    )]
+    Database(DatabaseCommand),
+
     /// Revert the most recently applied stage and apply it again (diesel's and dbmate's redo).
     #[command(
         after_help = "The revert has `down`'s guards (its checker, --yes or a terminal to confirm) and\nthe apply has `up`'s.\n\nExamples:\n  migrate redo --dry-run\n  migrate redo --yes"
@@ -375,6 +382,22 @@ pub struct CheckArgs {
     /// List the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+}
+
+/// `migrate database ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Create the database the URL names (nothing to do if it exists).
+    Create,
+    /// Drop the database the URL names.
+    Drop {
+        /// Do not ask for confirmation (required when there is no terminal).
+        #[arg(long, short)]
+        yes: bool,
+        /// Drop it even though it holds a migrate history.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `migrate status`.

@@ -204,6 +204,7 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         Command::Checkpoint(cmd) => run::checkpoint(settings, &cmd, &mut out),
         Command::Down(args) => run::down(settings, &args, &mut out),
         Command::Redo(args) => run::redo(settings, &args, &mut out),
+        Command::Database(cmd) => run::database(settings, &cmd, &mut out),
         Command::Status(args) => run::status(settings, &args, &mut out),
         Command::Resolve(args) => run::resolve(settings, &args, &mut out),
         Command::Repair(args) => run::repair(settings, &args, &mut out),

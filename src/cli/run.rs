@@ -102,6 +102,71 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
     })
 }
 
+/// `migrate database create` / `drop`.
+pub fn database(
+    settings: &Settings,
+    cmd: &super::args::DatabaseCommand,
+    out: &mut Out,
+) -> CliResult {
+    use migrate::driver::database::{create_database, drop_database, has_history};
+    let url = settings.require_database_url()?;
+    let connect = ConnectOptions {
+        table_prefix: settings.table_prefix.clone(),
+        lock_timeout: settings.lock_timeout,
+        connect_timeout: settings.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    let shown = settings.redact(url);
+    tokio()?.block_on(async {
+        match cmd {
+            super::args::DatabaseCommand::Create => {
+                let made = create_database(url, &connect).await?;
+                if out.human() {
+                    let verb = if made { "created" } else { "exists already:" };
+                    writeln!(out, "{verb} {shown}")?;
+                } else {
+                    out.json(&serde_json::json!({ "database": shown, "created": made }))?;
+                }
+            }
+            super::args::DatabaseCommand::Drop { yes, force } => {
+                if !migrate::driver::database::database_exists(url, &connect).await? {
+                    writeln!(out, "{shown} does not exist: nothing to drop")?;
+                    return Ok(());
+                }
+                if !force && has_history(url, &connect).await? {
+                    return Err(Failure::failed(anyhow!(
+                        "{shown} holds a migrate history (it has been migrated): dropping it loses every table and row. Pass --force if that is what you want"
+                    )));
+                }
+                if !yes {
+                    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin())
+                        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+                    if !terminal {
+                        return Err(Failure::failed(anyhow!(
+                            "refusing to drop {shown} without confirmation: there is no terminal to ask on. Pass --yes. Nothing was changed"
+                        )));
+                    }
+                    let mut err = anstream::stderr();
+                    write!(err, "drop {shown} and everything in it? [y/N] ")?;
+                    err.flush()?;
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                        return Err(Failure::failed(anyhow!("not confirmed; nothing was changed")));
+                    }
+                }
+                drop_database(url, &connect).await?;
+                if out.human() {
+                    writeln!(out, "dropped {shown}")?;
+                } else {
+                    out.json(&serde_json::json!({ "database": shown, "dropped": true }))?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// `migrate redo`: `down` of the last applied stage, then `up` of that
 /// stage alone, each with its own guards.
 pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {

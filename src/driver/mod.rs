@@ -17,6 +17,7 @@
 
 mod archive;
 mod conn;
+pub mod database;
 mod introspect;
 mod mysql;
 mod postgres;
@@ -1262,10 +1263,19 @@ async fn connect_raw(
     };
     connected.map_err(|e| {
         let input = matches!(e, sqlx::Error::Configuration(_));
-        let message = match &e {
+        let mut message = match &e {
             sqlx::Error::Database(d) => d.message().to_string(),
             other => other.to_string(),
         };
+        let missing_database = match &e {
+            sqlx::Error::Database(d) => {
+                d.code().as_deref() == Some("3D000") || d.message().starts_with("Unknown database")
+            }
+            _ => false,
+        };
+        if missing_database {
+            message.push_str(": `migrate database create` creates it");
+        }
         Error::Connect {
             url: redacted.to_string(),
             message: redact_secrets(&message, secrets),

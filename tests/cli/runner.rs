@@ -1390,3 +1390,82 @@ fn redo_reverts_and_reapplies_the_last_stage_with_both_guards() {
         assert_eq!(v["applied"]["steps"].as_array().unwrap().len(), 1);
     }
 }
+
+#[test]
+fn database_create_and_drop_as_sqlx_cli_does_with_a_guard_on_migrated_databases() {
+    for db in TestDb::all() {
+        // A database of its own name beside the test's.
+        let url = match db.kind {
+            Kind::Sqlite => db.url.replace("test.db", "made.db"),
+            _ => {
+                let (base, _) = db.url.rsplit_once('/').unwrap();
+                format!("{base}/{}_made", db.url.rsplit_once('/').unwrap().1)
+            }
+        };
+        let s = db.source_copy("basic");
+        if db.kind != Kind::Sqlite {
+            // (On SQLite `up` creates the file, as sqlx-cli does.)
+            let missing = migrate_in(
+                db.dir.path(),
+                &["--database-url", &url, "--source", &s, "up"],
+            );
+            assert!(
+                missing.stderr.contains("migrate database create"),
+                "{}",
+                missing.all()
+            );
+        }
+        let run = migrate_in(
+            db.dir.path(),
+            &["--database-url", &url, "database", "create"],
+        )
+        .ok();
+        assert!(
+            run.stdout.contains("created"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        let run = migrate_in(
+            db.dir.path(),
+            &["--database-url", &url, "database", "create"],
+        )
+        .ok();
+        assert!(run.stdout.contains("exists already"), "{}", run.all());
+        migrate_in(
+            db.dir.path(),
+            &["--database-url", &url, "--source", &s, "up"],
+        )
+        .ok();
+        let run = migrate_in(
+            db.dir.path(),
+            &["--database-url", &url, "database", "drop", "--yes"],
+        )
+        .code(1);
+        assert!(
+            run.stderr.contains("holds a migrate history"),
+            "{}",
+            run.all()
+        );
+        migrate_in(db.dir.path(), &["--database-url", &url, "database", "drop"]).code(1);
+        let run = migrate_in(
+            db.dir.path(),
+            &[
+                "--database-url",
+                &url,
+                "database",
+                "drop",
+                "--yes",
+                "--force",
+            ],
+        )
+        .ok();
+        assert!(run.stdout.contains("dropped"), "{}", run.all());
+        let run = migrate_in(
+            db.dir.path(),
+            &["--database-url", &url, "database", "drop", "--yes"],
+        )
+        .ok();
+        assert!(run.stdout.contains("does not exist"), "{}", run.all());
+    }
+}
