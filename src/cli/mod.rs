@@ -169,8 +169,12 @@ fn init_tracing(verbose: u8) {
         _ => "migrate=debug",
     };
     let filter = EnvFilter::try_from_env("MIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only on a terminal, never with NO_COLOR.
+    let ansi = std::io::IsTerminal::is_terminal(&io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(io::stderr)
         .with_target(false)
         .try_init();

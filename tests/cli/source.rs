@@ -300,3 +300,23 @@ fn every_failure_under_format_json_is_one_json_document_on_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn verbose_logs_into_a_pipe_have_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fixture("runner/basic");
+    let run = migrate_in(
+        tmp.path(),
+        &[
+            "-vv",
+            "--database-url",
+            "sqlite://v.db",
+            "--source",
+            s.to_str().unwrap(),
+            "up",
+        ],
+    )
+    .ok();
+    assert!(run.stderr.contains("stage done"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
