@@ -102,6 +102,11 @@ pub struct DrillOptions {
     pub from: Option<i64>,
     /// History table prefix.
     pub table_prefix: Option<String>,
+    /// The URL's server was chosen for scratch databases on purpose
+    /// (`--scratch-url`): the drill may run there even though the URL's
+    /// own database holds a migrate history. Without it, such a server
+    /// (production, most likely) is refused.
+    pub scratch_chosen: bool,
 }
 
 /// Drills `source`. `url` names a server (a scratch database is created on
@@ -129,6 +134,16 @@ pub async fn drill(
     }
     let url = url.expect("a server backend comes from a URL");
     let mut admin = Driver::connect(url, &connect).await?;
+    if !options.scratch_chosen {
+        let history = admin.read_history_summary().await;
+        if matches!(history, Ok(Some(_))) {
+            admin.close().await;
+            return Err(Error::BadInput(format!(
+                "the drill makes a scratch database on the server of {}, whose database holds a migrate history (a production database?). Name a server you can spare with --scratch-url URL (it may be this one, if you mean it), or leave the URL out to drill SQLite-dialect migrations in memory",
+                redact_url(url)
+            )));
+        }
+    }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -184,6 +184,10 @@ pub enum Command {
         /// Apply the migrations before this version without drilling them.
         #[arg(long, value_name = "VERSION")]
         from: Option<i64>,
+        /// Where scratch databases go (a server you can spare); the drill refuses
+        /// the --database-url server when its database holds a migrate history.
+        #[arg(long, value_name = "URL")]
+        scratch_url: Option<String>,
     },
 
     /// Take over a database migrated by sqlx, diesel, golang-migrate or dbmate: record its history here, run no SQL.

@@ -218,7 +218,9 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             older_than,
             restored_only,
         }) => run::archive_purge(settings, older_than, restored_only, &mut out),
-        Command::Drill { from } => run::drill(settings, from, &mut out),
+        Command::Drill { from, scratch_url } => {
+            run::drill(settings, from, scratch_url.as_deref(), &mut out)
+        }
         Command::Adopt {
             from,
             dry_run,

@@ -907,11 +907,17 @@ pub fn archive_purge(
     })
 }
 
-pub fn drill(settings: &Settings, from: Option<i64>, out: &mut Out) -> CliResult {
+pub fn drill(
+    settings: &Settings,
+    from: Option<i64>,
+    scratch_url: Option<&str>,
+    out: &mut Out,
+) -> CliResult {
     let src = source::load(&settings.source)?;
     let options = migrate::drill::DrillOptions {
         from,
         table_prefix: Some(settings.table_prefix.clone()),
+        scratch_chosen: scratch_url.is_some(),
     };
     let human = out.human() && !settings.quiet;
     let report = tokio()?.block_on(async {
@@ -943,7 +949,7 @@ pub fn drill(settings: &Settings, from: Option<i64>, out: &mut Out) -> CliResult
             }
         };
         migrate::drill::drill(
-            settings.database_url.as_deref(),
+            scratch_url.or(settings.database_url.as_deref()),
             &src,
             &options,
             &mut progress,

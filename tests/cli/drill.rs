@@ -117,3 +117,41 @@ fn the_scratch_database_is_gone_after_a_failed_drill() {
         assert!(db.strings(&sql).is_empty(), "{kind:?}: {name} still exists");
     }
 }
+
+#[test]
+fn the_drill_refuses_a_server_whose_database_holds_a_history_unless_chosen() {
+    let Some(db) = TestDb::server(Kind::Postgres) else {
+        return;
+    };
+    let dir = db.dir.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0001_t.down.sql"),
+        "-- migrate:archive\nDROP TABLE t;\n",
+    )
+    .unwrap();
+    let s = dir.to_str().unwrap();
+    db.migrate(&["--source", s, "up"]).ok();
+    let drills = "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_drill_%'";
+    let before = db.strings(drills).len();
+    let run = db.migrate(&["--source", s, "drill"]).code(2);
+    assert!(
+        run.stderr.contains("holds a migrate history") && run.stderr.contains("--scratch-url"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        db.strings(drills).len(),
+        before,
+        "a scratch database was made"
+    );
+    let run = db
+        .migrate(&["--source", s, "drill", "--scratch-url", &db.url])
+        .ok();
+    assert!(run.stdout.contains("ok"), "{}", run.all());
+}
