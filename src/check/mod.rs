@@ -602,13 +602,26 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                 "`migrate check --list-rules` lists the rule ids".into(),
             ));
         } else if !used {
+            // At the top of a file, directly above the first statement, an
+            // allow covers that statement only; people often mean the file.
+            let before = (d.line.saturating_sub(script.line_offset + 1)) as usize;
+            let at_top = script.sql.lines().take(before).all(|l| {
+                let l = l.trim_start();
+                l.is_empty() || l.starts_with("--")
+            });
+            let help = match d.scope {
+                Scope::Statement { line } if at_top => format!(
+                    "it covers only the statement directly below it (line {line}); to cover the whole file, leave a blank line between it and the first statement"
+                ),
+                _ => "remove it, or move it directly above the statement it is for".into(),
+            };
             kept.push(at(
                 rules::unused_suppression::ID,
                 format!(
                     "`-- migrate:allow {}` suppresses nothing here",
                     rules.join(", ")
                 ),
-                "remove it, or move it directly above the statement it is for".into(),
+                help,
             ));
         }
     }

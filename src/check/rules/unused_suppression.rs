@@ -58,5 +58,16 @@ mod tests {
             )]),
         );
         assert!(m.contains("unknown rule `lossy-dwon`"), "{m}");
+        // At the top, directly above the first statement, it covers that
+        // statement only: the help says how to make it file-wide.
+        let f = crate::check::testing::findings(
+            super::ID,
+            &source(&[(
+                "t",
+                "CREATE TABLE t (id INT PRIMARY KEY);",
+                Some("-- migrate:allow lossy-down: old data\nSELECT 1;\nDROP TABLE t;"),
+            )]),
+        );
+        assert!(f[0].help.contains("leave a blank line"), "{:?}", f[0]);
     }
 }
