@@ -417,11 +417,7 @@ impl Driver {
                 "restoring an archive",
             )
             .await
-            .map_err(|e| DbError {
-                message: e.to_string(),
-                code: None,
-                lock_timeout: false,
-            })?;
+            .map_err(|e| DbError::of(&e))?;
         if triggers.is_empty() {
             return Ok(sql);
         }
@@ -522,11 +518,7 @@ impl Driver {
                                 "restoring an archive",
                             )
                             .await
-                            .map_err(|e| DbError {
-                                message: e.to_string(),
-                                code: None,
-                                lock_timeout: false,
-                            })?
+                            .map_err(|e| DbError::of(&e))?
                             .into_iter()
                             .filter_map(|r| r.into_iter().next())
                             .filter(|name| name != column)
