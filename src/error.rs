@@ -264,9 +264,10 @@ pub enum Error {
     /// The verification command of `up --verify` failed; the stages the run
     /// applied were reverted under the same lock hold (or the revert failed
     /// too, with its error).
-    #[error("verification `{command}` failed ({outcome}); {}", match revert_error {
-        None => format!("reverted the {reverted} stage(s) this run applied: the database is back where the run started, and no checkpoint was recorded"),
-        Some(e) => format!("reverting the run failed too: {e}"),
+    #[error("verification `{command}` failed ({outcome}); {}", match (revert_error, reverted) {
+        (None, 0) => "this run applied nothing, so nothing was reverted".to_string(),
+        (None, n) => format!("reverted the {n} stage(s) this run applied: the database is back where the run started, and no checkpoint was recorded"),
+        (Some(e), _) => format!("reverting the run failed too: {e}"),
     })]
     Verification {
         /// The command.

@@ -232,6 +232,17 @@ fn verify_reverts_a_bad_release_and_keeps_a_good_one() {
             run.all()
         );
         assert_eq!(db.history().len(), 6);
+        // Nothing to apply and a failing check: nothing to revert either.
+        let run = db
+            .migrate(&["--source", &s, "up", "--verify", "exit 5"])
+            .code(1);
+        assert!(
+            run.stderr
+                .contains("this run applied nothing, so nothing was reverted"),
+            "{}",
+            run.all()
+        );
+        assert_eq!(db.history().len(), 6);
         // Re-running the same deploy: its checkpoint already names this state.
         db.migrate(&["--source", &s, "up", "--checkpoint", "release-2"])
             .ok();
