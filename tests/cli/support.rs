@@ -86,6 +86,24 @@ pub enum Kind {
     Mysql,
 }
 
+/// Says once per database, where the person running `cargo test` sees it,
+/// that its cases are skipped: written to stderr directly, past the test
+/// harness's capture, so a green run without the servers does not look
+/// like one with them.
+fn skipped_once(kind: Kind, var: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    let name = format!("{kind:?}");
+    if said.contains(&name) {
+        return;
+    }
+    said.push(name.clone());
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\nskipped: the {name} cases of the database tests ({var} is not set; .ci/run sets it)\n").as_bytes(),
+    );
+}
+
 /// A scratch database of its own, dropped at the end of the test.
 pub struct TestDb {
     pub kind: Kind,
@@ -150,7 +168,7 @@ impl TestDb {
             Kind::Sqlite => return Some(TestDb::sqlite()),
         };
         let Ok(admin_url) = std::env::var(var) else {
-            eprintln!("skipped {kind:?}: {var} is not set");
+            skipped_once(kind, var);
             return None;
         };
         let name = format!(
