@@ -418,6 +418,10 @@ pub struct LogArgs {
     /// Only the N newest events, newest first.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+
+    /// Only events of the last DURATION (e.g. 2h, 3days).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub since: Option<std::time::Duration>,
 }
 
 /// `migrate baseline`.

@@ -797,6 +797,12 @@ pub fn log(settings: &Settings, args: &super::args::LogArgs, out: &mut Out) -> C
         let events = runner.events().await;
         runner.close().await;
         let mut events = events?;
+        if let Some(window) = args.since {
+            // Event times are RFC 3339 UTC, so text order is time order.
+            let from =
+                humantime::format_rfc3339_millis(std::time::SystemTime::now() - window).to_string();
+            events.retain(|e| e.at >= from);
+        }
         if let Some(n) = args.limit {
             events.reverse();
             events.truncate(n);
@@ -829,7 +835,11 @@ pub fn log(settings: &Settings, args: &super::args::LogArgs, out: &mut Out) -> C
             writeln!(out)?;
         }
         if events.is_empty() {
-            writeln!(out, "the event log is empty")?;
+            if args.since.is_some() {
+                writeln!(out, "no events in that time")?;
+            } else {
+                writeln!(out, "the event log is empty")?;
+            }
         }
         Ok(())
     })

@@ -1090,6 +1090,16 @@ fn status_exit_code_gates_a_deploy_and_log_limit_shows_the_newest() {
     assert_eq!(newest.stdout.lines().count(), 1, "{}", newest.stdout);
     let last = all.stdout.lines().last().unwrap();
     assert_eq!(newest.stdout.trim_end(), last, "{}", all.stdout);
+    let recent = db.migrate(&["--source", &s, "log", "--since", "1h"]).ok();
+    assert_eq!(recent.stdout.lines().count(), all.stdout.lines().count());
+    std::thread::sleep(Duration::from_millis(1100));
+    let none = db.migrate(&["--source", &s, "log", "--since", "1s"]).ok();
+    assert_eq!(
+        none.stdout.trim(),
+        "no events in that time",
+        "{}",
+        none.stdout
+    );
 }
 
 #[test]
