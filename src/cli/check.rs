@@ -15,6 +15,10 @@ use super::output::Format;
 use super::output::style::{BAD, BOLD, DIM, WARN};
 use super::{CliResult, Failure, Out, Settings};
 
+/// The dialect to check in: the flag, then `[check] dialect` in
+/// migrate.toml, then the database URL's scheme, then a directory of the
+/// source named after a dialect (`migrations/mysql`). Otherwise PostgreSQL,
+/// and a note says it was assumed: never silently.
 pub(super) fn dialect(settings: &Settings, flag: Option<DialectArg>) -> Dialect {
     let flag = flag.map(|d| match d {
         DialectArg::Postgres => Dialect::Postgres,
@@ -29,10 +33,34 @@ pub(super) fn dialect(settings: &Settings, flag: Option<DialectArg>) -> Dialect 
         .as_deref()
         .map(|u| u.split(':').next().unwrap_or(""))
     {
-        Some("sqlite") => Dialect::Sqlite,
-        Some("mysql" | "mariadb") => Dialect::Mysql,
-        _ => Dialect::Postgres,
+        Some("sqlite") => return Dialect::Sqlite,
+        Some("mysql" | "mariadb") => return Dialect::Mysql,
+        Some("postgres" | "postgresql") => return Dialect::Postgres,
+        _ => {}
     }
+    let named = settings.source.components().rev().find_map(|c| {
+        match c
+            .as_os_str()
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            "sqlite" | "sqlite3" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" | "pg" => Some(Dialect::Postgres),
+            _ => None,
+        }
+    });
+    if let Some(d) = named {
+        return d;
+    }
+    if !settings.quiet {
+        let _ = writeln!(
+            anstream::stderr(),
+            "{DIM}note: checking as PostgreSQL (no --dialect, no [check] dialect in migrate.toml, no database URL); pass --dialect mysql or sqlite for those{DIM:#}"
+        );
+    }
+    Dialect::Postgres
 }
 
 pub fn run(settings: &Settings, args: &CheckArgs, out: &mut Out) -> CliResult {

@@ -223,3 +223,28 @@ fn check_rules_in_migrate_toml_change_what_up_and_down_refuse_as_they_change_che
     db.migrate(&["--source", s, "check", "--deny-warnings"])
         .code(1);
 }
+
+#[test]
+fn the_dialect_is_never_silently_assumed() {
+    // A directory named after its dialect is checked in that dialect.
+    let run = migrate_in(&root(), &["--source", "migrations-example/mysql", "check"]).ok();
+    assert!(run.stdout.contains("0 errors"), "{}", run.all());
+    assert!(
+        !run.stderr.contains("checking as PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+    // Nothing says which: PostgreSQL, and a note says so.
+    let run = check(&[]).code(1);
+    assert!(
+        run.stderr.contains("checking as PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+    let run = check(&["--dialect", "postgres"]).code(1);
+    assert!(
+        !run.stderr.contains("checking as PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+}
