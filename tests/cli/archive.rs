@@ -384,21 +384,19 @@ fn a_restore_changes_only_the_restored_column() {
             ),
             Kind::Sqlite => continue,
         };
-        let dir = db.dir.path().join("m");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("0001_t.up.sql"), table).unwrap();
-        std::fs::write(dir.join("0001_t.down.sql"), trigger).unwrap();
-        std::fs::write(
-            dir.join("0002_drop_note.up.sql"),
-            "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("0002_drop_note.down.sql"),
-            "ALTER TABLE t ADD COLUMN note TEXT;\n",
-        )
-        .unwrap();
-        let s = dir.to_str().unwrap();
+        let dir = db.write_migrations(&[
+            ("0001_t.up.sql", table),
+            ("0001_t.down.sql", trigger),
+            (
+                "0002_drop_note.up.sql",
+                "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
+            ),
+            (
+                "0002_drop_note.down.sql",
+                "ALTER TABLE t ADD COLUMN note TEXT;\n",
+            ),
+        ]);
+        let s = dir.as_str();
         db.migrate(&["--source", s, "up", "--to", "1"]).ok();
         db.execute("INSERT INTO t (id, note) VALUES (1, 'kept'), (2, NULL)");
         db.migrate(&["--source", s, "up"]).ok();
@@ -439,34 +437,30 @@ fn a_drop_that_times_out_leaves_no_archive_behind() {
     let Some(db) = TestDb::server(Kind::Mysql) else {
         return;
     };
-    let dir = db.dir.path().join("m");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_t.up.sql"),
-        "CREATE TABLE t (id INT PRIMARY KEY, note TEXT);\nINSERT INTO t VALUES (1, 'old');\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("0001_t.down.sql"),
-        "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("0002_drop_note.up.sql"),
-        "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("0002_drop_note.down.sql"),
-        "ALTER TABLE t ADD COLUMN note TEXT;\n",
-    )
-    .unwrap();
+    let dir = db.write_migrations(&[
+        (
+            "0001_t.up.sql",
+            "CREATE TABLE t (id INT PRIMARY KEY, note TEXT);\nINSERT INTO t VALUES (1, 'old');\n",
+        ),
+        (
+            "0001_t.down.sql",
+            "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+        ),
+        (
+            "0002_drop_note.up.sql",
+            "-- migrate:archive\nALTER TABLE t DROP COLUMN note;\n",
+        ),
+        (
+            "0002_drop_note.down.sql",
+            "ALTER TABLE t ADD COLUMN note TEXT;\n",
+        ),
+    ]);
     std::fs::write(
         db.dir.path().join("migrate.toml"),
         "lock-timeout = \"1s\"\nlock-retries = 1\n",
     )
     .unwrap();
-    let s = dir.to_str().unwrap();
+    let s = dir.as_str();
     db.migrate(&["--source", s, "up", "--to", "1"]).ok();
     let rt = crate::support::rt();
     let mut holder = rt.block_on(async {

@@ -195,15 +195,11 @@ fn rules_are_listed_and_explained() {
 #[test]
 fn check_rules_in_migrate_toml_change_what_up_and_down_refuse_as_they_change_check() {
     let db = crate::support::TestDb::sqlite();
-    let dir = db.dir.path().join("m");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_t.up.sql"),
-        "CREATE TABLE t (id INT PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("0001_t.down.sql"), "DROP TABLE t;\n").unwrap();
-    let s = dir.to_str().unwrap();
+    let dir = db.write_migrations(&[
+        ("0001_t.up.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n"),
+        ("0001_t.down.sql", "DROP TABLE t;\n"),
+    ]);
+    let s = dir.as_str();
     db.migrate(&["--source", s, "check"]).code(1);
     db.migrate(&["--source", s, "up"]).code(1);
     std::fs::write(

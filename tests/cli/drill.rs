@@ -123,19 +123,11 @@ fn the_drill_refuses_a_server_whose_database_holds_a_history_unless_chosen() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let dir = db.dir.path().join("m");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_t.up.sql"),
-        "CREATE TABLE t (id INT PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("0001_t.down.sql"),
-        "-- migrate:archive\nDROP TABLE t;\n",
-    )
-    .unwrap();
-    let s = dir.to_str().unwrap();
+    let dir = db.write_migrations(&[
+        ("0001_t.up.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n"),
+        ("0001_t.down.sql", "-- migrate:archive\nDROP TABLE t;\n"),
+    ]);
+    let s = dir.as_str();
     db.migrate(&["--source", s, "up"]).ok();
     let drills = "SELECT datname FROM pg_database WHERE datname LIKE 'migrate_drill_%'";
     let before = db.strings(drills).len();

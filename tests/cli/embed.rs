@@ -313,14 +313,10 @@ fn pending_reports_a_stage_another_instance_is_applying() {
 fn a_migrator_refuses_what_check_config_makes_an_error_and_nothing_else() {
     let db = TestDb::sqlite();
     let rt = crate::support::rt();
-    let dir = db.dir.path().join("m");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_t.up.sql"),
-        "CREATE TABLE t (id INT PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("0001_t.down.sql"), "DROP TABLE t;\n").unwrap();
+    let dir = db.write_migrations(&[
+        ("0001_t.up.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n"),
+        ("0001_t.down.sql", "DROP TABLE t;\n"),
+    ]);
     let err = rt
         .block_on(Migrator::from_dir(&dir).unwrap().run(&db.url))
         .unwrap_err()

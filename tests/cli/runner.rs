@@ -825,24 +825,12 @@ fn migration_sql_returning_any_type_applies_and_reverts() {
     }
 }
 
-/// Writes `files` (name, text) into a new directory `m` of the database's
-/// temp dir; its path.
-fn write_migrations(db: &TestDb, files: &[(&str, &str)]) -> String {
-    let dir = db.dir.path().join("m");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    dir.to_str().unwrap().to_string()
-}
-
 #[test]
 fn postgres_copy_from_stdin_loads_its_rows_and_never_waits() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_dump.up.sql",
@@ -882,8 +870,7 @@ fn mysql_client_syntax_runs_as_the_mysql_client_runs_it() {
     let Some(db) = TestDb::server(Kind::Mysql) else {
         return;
     };
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_dump.up.sql",
@@ -917,8 +904,7 @@ fn a_stages_settings_end_with_it_and_a_dump_header_does_not_break_the_history() 
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_dump.up.sql",
@@ -962,8 +948,7 @@ fn sqlite_table_rebuild_keeps_child_rows_and_is_refused_inside_a_transaction() {
     let rebuild_down = "PRAGMA foreign_keys=OFF;\nCREATE TABLE parent_old (id INTEGER PRIMARY KEY, name TEXT);\n\
         INSERT INTO parent_old (id, name) SELECT id, name FROM parent;\nDROP TABLE parent;\n\
         ALTER TABLE parent_old RENAME TO parent;\nPRAGMA foreign_keys=ON;\n";
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_tables.up.sql",
@@ -1030,8 +1015,7 @@ fn a_failed_unique_index_concurrently_leaves_no_invalid_index_and_says_so() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_t.up.sql",
@@ -1105,19 +1089,16 @@ fn status_exit_code_gates_a_deploy_and_log_limit_shows_the_newest() {
 #[test]
 fn repair_puts_a_fixed_down_in_place_of_the_stored_one() {
     for db in TestDb::all() {
-        let s = write_migrations(
-            &db,
-            &[
-                (
-                    "0001_t.up.sql",
-                    "CREATE TABLE t (id INT PRIMARY KEY);\nCREATE TABLE u (id INT PRIMARY KEY);\n",
-                ),
-                (
-                    "0001_t.down.sql",
-                    "-- migrate:allow lossy-down: test tables\n\nDROP TABLE tt;\nDROP TABLE u;\n",
-                ),
-            ],
-        );
+        let s = db.write_migrations(&[
+            (
+                "0001_t.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY);\nCREATE TABLE u (id INT PRIMARY KEY);\n",
+            ),
+            (
+                "0001_t.down.sql",
+                "-- migrate:allow lossy-down: test tables\n\nDROP TABLE tt;\nDROP TABLE u;\n",
+            ),
+        ]);
         db.migrate(&[
             "--source",
             &s,
@@ -1235,8 +1216,7 @@ fn init_sql_runs_before_every_stage_and_is_logged() {
             Kind::Mysql => "SET FOREIGN_KEY_CHECKS = 0",
             Kind::Postgres => continue,
         };
-        let s = write_migrations(
-            &db,
+        let s = db.write_migrations(
             &[
                 (
                     "0001_tables.up.sql",
@@ -1285,8 +1265,7 @@ fn a_mysqldump_with_lock_tables_applies_and_a_failure_under_it_is_recorded() {
     let Some(db) = TestDb::server(Kind::Mysql) else {
         return;
     };
-    let s = write_migrations(
-        &db,
+    let s = db.write_migrations(
         &[
             (
                 "0001_dump.up.sql",
@@ -1332,19 +1311,16 @@ fn status_says_a_run_is_at_work_while_a_transactional_stage_runs() {
     let Some(db) = TestDb::server(Kind::Postgres) else {
         return;
     };
-    let s = write_migrations(
-        &db,
-        &[
-            (
-                "0001_slow.up.sql",
-                "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT pg_sleep(3);\n",
-            ),
-            (
-                "0001_slow.down.sql",
-                "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
-            ),
-        ],
-    );
+    let s = db.write_migrations(&[
+        (
+            "0001_slow.up.sql",
+            "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT pg_sleep(3);\n",
+        ),
+        (
+            "0001_slow.down.sql",
+            "-- migrate:allow lossy-down: a test table\nDROP TABLE t;\n",
+        ),
+    ]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
         .args(["--database-url", &db.url, "--source", &s, "up"])
         .stdout(std::process::Stdio::null())

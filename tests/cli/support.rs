@@ -210,6 +210,17 @@ impl TestDb {
         to.to_str().unwrap().to_string()
     }
 
+    /// Writes `files` (name, text) into the directory `m` of this database's
+    /// temp dir; its path.
+    pub fn write_migrations(&self, files: &[(&str, &str)]) -> String {
+        let dir = self.dir.path().join("m");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir.to_str().unwrap().to_string()
+    }
+
     /// Runs `migrate --database-url <this> <args>` in this database's temp dir.
     pub fn migrate(&self, args: &[&str]) -> Run {
         let mut all = vec!["--database-url", self.url.as_str()];
