@@ -79,7 +79,7 @@ impl Driver {
     pub(crate) fn quote(&self, ident: &str) -> String {
         match self.backend {
             Backend::Mysql => format!("`{}`", ident.replace('`', "``")),
-            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+            Backend::Postgres | Backend::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
         }
     }
 
@@ -301,7 +301,7 @@ impl Driver {
                     "CREATE INDEX ON {archive_table} ({}); ANALYZE {archive_table}",
                     cols.join(", ")
                 ),
-                _ => format!(
+                Backend::Mysql | Backend::Sqlite => format!(
                     "CREATE INDEX {}archive_{id}_key ON {archive_table} ({})",
                     self.tables.prefix,
                     cols.join(", ")
@@ -536,7 +536,7 @@ impl Driver {
                         self.execute(&update).await?;
                         rows
                     }
-                    _ => {
+                    Backend::Postgres | Backend::Sqlite => {
                         let update = format!(
                             "UPDATE {} AS t SET {c} = a.{c} FROM {} AS a WHERE {on}",
                             a.table_sql, a.archive_table

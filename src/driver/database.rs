@@ -37,7 +37,7 @@ fn split_database(backend: Backend, url: &str) -> Result<(String, String), Error
     }
     let server = match backend {
         Backend::Postgres => format!("{}/postgres", &base[..slash]),
-        _ => base[..slash].to_string(),
+        Backend::Mysql | Backend::Sqlite => base[..slash].to_string(),
     };
     let server = match query {
         Some(q) => format!("{server}?{q}"),
@@ -54,7 +54,7 @@ async fn server(backend: Backend, url: &str, timeout: Duration) -> Result<Conn, 
 fn quoted(backend: Backend, name: &str) -> String {
     match backend {
         Backend::Mysql => format!("`{name}`"),
-        _ => format!("\"{name}\""),
+        Backend::Postgres | Backend::Sqlite => format!("\"{name}\""),
     }
 }
 
@@ -68,7 +68,7 @@ pub async fn database_exists(url: &str, options: &ConnectOptions) -> Result<bool
     let mut conn = server(backend, &server_url, options.connect_timeout).await?;
     let sql = match backend {
         Backend::Postgres => "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_database WHERE datname = $1",
-        _ => {
+        Backend::Mysql | Backend::Sqlite => {
             "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.schemata WHERE schema_name = ?"
         }
     };

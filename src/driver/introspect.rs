@@ -241,7 +241,7 @@ impl Driver {
     fn text_type(&self) -> &'static str {
         match self.backend {
             Backend::Mysql => "CHAR",
-            _ => "TEXT",
+            Backend::Postgres | Backend::Sqlite => "TEXT",
         }
     }
 
@@ -260,7 +260,7 @@ impl Driver {
     pub async fn drop_scratch_database(&mut self, name: &str) -> Result<(), Error> {
         let sql = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            _ => format!("DROP DATABASE IF EXISTS {name}"),
+            Backend::Mysql | Backend::Sqlite => format!("DROP DATABASE IF EXISTS {name}"),
         };
         self.exec_internal(&sql, "dropping the scratch database")
             .await

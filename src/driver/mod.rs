@@ -1084,7 +1084,7 @@ impl Driver {
         let mut delay = Duration::from_millis(20);
         let mut session = match self.backend {
             Backend::Sqlite => None,
-            _ => Some(
+            Backend::Postgres | Backend::Mysql => Some(
                 connect_raw(
                     self.backend,
                     &self.url,
@@ -1101,7 +1101,10 @@ impl Driver {
                     postgres::try_lock(conn, &self.tables.prefix).await
                 }
                 (Some(conn), Backend::Mysql) => mysql::try_lock(conn, &self.tables.prefix).await,
-                _ => match sqlite::lock_path(&self.url) {
+                (None, Backend::Postgres | Backend::Mysql) => {
+                    unreachable!("a server backend holds a lock session")
+                }
+                (_, Backend::Sqlite) => match sqlite::lock_path(&self.url) {
                     Some(path) => match sqlite::try_lock(&path) {
                         Ok(Some(file)) => {
                             self.lock = Some(RunnerLock::File(file));
@@ -1144,7 +1147,10 @@ impl Driver {
                     (Some(conn), Backend::Mysql) => {
                         mysql::lock_holder(conn, &self.tables.prefix).await
                     }
-                    _ => sqlite::lock_path(&self.url).and_then(|p| sqlite::lock_holder(&p)),
+                    (None, Backend::Postgres | Backend::Mysql) => None,
+                    (_, Backend::Sqlite) => {
+                        sqlite::lock_path(&self.url).and_then(|p| sqlite::lock_holder(&p))
+                    }
                 };
                 return Err(Error::LockTimeout {
                     waited: wait,
@@ -1165,7 +1171,9 @@ impl Driver {
             Some(RunnerLock::Session(mut conn)) => {
                 let result = match self.backend {
                     Backend::Postgres => postgres::unlock(&mut conn, &self.tables.prefix).await,
-                    _ => mysql::unlock(&mut conn, &self.tables.prefix).await,
+                    Backend::Mysql => mysql::unlock(&mut conn, &self.tables.prefix).await,
+                    // SQLite's lock is a file (or an in-process turn), never a session.
+                    Backend::Sqlite => Ok(()),
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %self.redact(&e.to_string()), "releasing the lock failed; closing its connection releases it");
