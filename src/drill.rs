@@ -411,6 +411,7 @@ async fn drill_stage(
     let down = DownRequest {
         target: DownSpec::Steps(1),
         force: Some("drill".into()),
+        confirmed: None,
     };
     if let Err(e) = runner.down(&down, &mut |_| {}).await {
         r.verdict = Verdict::DownFailed;

@@ -304,6 +304,11 @@ pub struct DownArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Run only the plan a reviewed `--dry-run` showed (its fingerprint);
+    /// refused, with nothing run, if the plan is no longer that one.
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "dry_run")]
+    pub expect_plan: Option<String>,
+
     /// How long to wait for another run's lock, e.g. 30s [default: 60s].
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub lock_wait: Option<std::time::Duration>,

@@ -178,6 +178,7 @@ pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
     let req = DownRequest {
         target: DownSpec::Steps(1),
         force: args.force.then(|| args.reason.clone().unwrap_or_default()),
+        confirmed: args.expect_plan.clone(),
     };
     tokio()?.block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
@@ -203,9 +204,15 @@ pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
                 }
                 return Ok(());
             }
-            if !confirm(&mut runner, &req, args.yes, settings.quiet || !out.human()).await? {
+            let Some(confirmed) =
+                confirm(&mut runner, &req, args.yes, settings.quiet || !out.human()).await?
+            else {
                 return Ok(());
-            }
+            };
+            let req = DownRequest {
+                confirmed: Some(confirmed),
+                ..req
+            };
             let quiet = settings.quiet || !out.human();
             let reverted = {
                 let mut progress = ProgressPrinter::new(quiet);
@@ -244,6 +251,7 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
     let req = DownRequest {
         target,
         force: args.force.then(|| args.reason.clone().unwrap_or_default()),
+        confirmed: args.expect_plan.clone(),
     };
     tokio()?.block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
@@ -254,7 +262,12 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
             }
         } else {
             match confirm(&mut runner, &req, args.yes, settings.quiet || !out.human()).await {
-                Ok(true) => {
+                Ok(Some(confirmed)) => {
+                    // Run exactly the plan that was shown and confirmed.
+                    let req = DownRequest {
+                        confirmed: Some(confirmed),
+                        ..req
+                    };
                     let quiet = settings.quiet || !out.human();
                     let result = {
                         let mut progress = ProgressPrinter::new(quiet);
@@ -269,7 +282,7 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
                     });
                     finish(out, result, settings.quiet, "nothing to revert")
                 }
-                Ok(false) => finish(
+                Ok(None) => finish(
                     out,
                     Ok(RunReport::default()),
                     settings.quiet,
@@ -284,16 +297,25 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
 }
 
 /// Shows what `down` will revert and asks, on a terminal; without one,
-/// only `--yes` proceeds. `Ok(false)` when there is nothing to revert.
+/// only `--yes` proceeds. The confirmed plan's fingerprint, or `Ok(None)`
+/// when there is nothing to revert.
 async fn confirm(
     runner: &mut Runner,
     req: &DownRequest,
     yes: bool,
     quiet: bool,
-) -> Result<bool, Failure> {
+) -> Result<Option<String>, Failure> {
     let plan = runner.plan_down(req).await?;
+    if let Some(expected) = &req.confirmed
+        && plan.fingerprint != *expected
+    {
+        return Err(Failure::failed(anyhow!(
+            "the revert plan is no longer the one reviewed (fingerprint {expected}, now {}): nothing was changed. Review it again with --dry-run",
+            plan.fingerprint
+        )));
+    }
     if plan.steps.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     // Before anything runs: which stored downs differ from the files, which
     // stages are not in this checkout, what the baseline accepts.
@@ -303,7 +325,7 @@ async fn confirm(
         }
     }
     if yes {
-        return Ok(true);
+        return Ok(Some(plan.fingerprint));
     }
     let n = plan.steps.len();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin())
@@ -329,7 +351,7 @@ async fn confirm(
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(true)
+        Ok(Some(plan.fingerprint))
     } else {
         Err(Failure::failed(anyhow!(
             "not confirmed; nothing was changed"
@@ -541,6 +563,9 @@ struct PlanView<'a> {
     dry_run: bool,
     steps: Vec<PlanStep<'a>>,
     notes: &'a [String],
+    /// For a revert: what `down --expect-plan` takes to run exactly this plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -575,6 +600,7 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
                 })
                 .collect(),
             notes: &plan.notes,
+            fingerprint: reverts(plan).then_some(plan.fingerprint.as_str()),
         })?;
         return Ok(());
     }
@@ -619,7 +645,21 @@ fn print_plan(out: &mut Out, plan: &PlannedRun, quiet: bool) -> CliResult {
             writeln!(out, "   {WARN}+{WARN:#} {action}")?;
         }
     }
+    if reverts(plan) {
+        writeln!(
+            out,
+            "\nplan fingerprint {}: `--expect-plan {}` runs exactly this plan, or nothing",
+            plan.fingerprint, plan.fingerprint
+        )?;
+    }
     Ok(())
+}
+
+/// Whether a plan reverts (its fingerprint can then be confirmed).
+fn reverts(plan: &PlannedRun) -> bool {
+    plan.steps
+        .first()
+        .is_some_and(|s| s.direction == Direction::Down)
 }
 
 pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out) -> CliResult {

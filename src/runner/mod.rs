@@ -173,6 +173,11 @@ pub struct DownRequest {
     pub target: DownSpec,
     /// Revert despite checker errors, for this reason.
     pub force: Option<String>,
+    /// The [`PlannedRun::fingerprint`] of the plan a person confirmed: the
+    /// revert runs only if the plan made under the lock is still that one
+    /// (another deploy or revert may have run in between), and is refused,
+    /// with nothing run, otherwise.
+    pub confirmed: Option<String>,
 }
 
 /// A planned run, for `--dry-run`.
@@ -184,6 +189,29 @@ pub struct PlannedRun {
     pub actions: Vec<Vec<String>>,
     /// Notes.
     pub notes: Vec<String>,
+    /// Identifies these steps and the SQL each runs: pass it as
+    /// [`DownRequest::confirmed`] to run exactly the plan that was shown.
+    pub fingerprint: String,
+}
+
+/// A digest of the steps a plan runs, in order, with their SQL.
+pub fn plan_fingerprint(steps: &[Step]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for s in steps {
+        for part in [
+            s.version_text.as_str(),
+            s.stage.name(),
+            s.script.sql.as_str(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Applies and reverts migrations of one source on one database.
@@ -259,6 +287,7 @@ impl Runner {
             .await?;
         self.checkpoint_exists(req, &history, &steps).await?;
         Ok(PlannedRun {
+            fingerprint: plan_fingerprint(&steps),
             steps,
             actions,
             notes: self.notes(&v),
@@ -274,6 +303,7 @@ impl Runner {
             .checked_down(&history, &v, &target, req.force.is_some())
             .await?;
         Ok(PlannedRun {
+            fingerprint: plan_fingerprint(&steps),
             steps,
             actions,
             notes: self.notes(&v),
@@ -706,6 +736,16 @@ impl Runner {
             let (steps, _) = self
                 .checked_down(&history, &v, &target, req.force.is_some())
                 .await?;
+            if let Some(confirmed) = &req.confirmed
+                && plan_fingerprint(&steps) != *confirmed
+            {
+                return Err(Error::Refused {
+                    blockers: vec![Blocker {
+                        version: None,
+                        message: "the revert plan changed after it was confirmed (another deploy or revert ran meanwhile): nothing was run. Review the new plan and run again".into(),
+                    }],
+                });
+            }
             if let Some(reason) = &req.force
                 && !steps.is_empty()
             {

@@ -52,6 +52,91 @@ fn bare_down_reverts_one_stage_and_steps_count() {
 }
 
 #[test]
+fn down_runs_only_the_reviewed_plan() {
+    for db in TestDb::all() {
+        let s = db.source_copy("basic");
+        db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
+        let plan = db
+            .migrate(&["--source", &s, "down", "--dry-run", "--format", "json"])
+            .ok();
+        let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+        let reviewed = plan["fingerprint"].as_str().unwrap().to_string();
+        assert_eq!(reviewed.len(), 32, "{plan}");
+        let human = db.migrate(&["--source", &s, "down", "--dry-run"]).ok();
+        assert!(
+            human.stdout.contains(&format!("--expect-plan {reviewed}")),
+            "{}",
+            human.all()
+        );
+        // Someone deploys meanwhile: the last stage is no longer the one reviewed.
+        db.migrate(&["--source", &s, "up", "--to", "5"]).ok();
+        let before = db.history();
+        let run = db
+            .migrate(&["--source", &s, "down", "--yes", "--expect-plan", &reviewed])
+            .code(1);
+        assert!(
+            run.stderr.contains("no longer the one reviewed")
+                && run.stderr.contains("nothing was changed"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert_eq!(db.history(), before, "{:?}: nothing reverted", db.kind);
+        // Back at the reviewed state, the reviewed plan runs.
+        db.migrate(&["--source", &s, "down", "--yes", "--to", "4"])
+            .ok();
+        let at_4 = db.history().len();
+        db.migrate(&["--source", &s, "down", "--yes", "--expect-plan", &reviewed])
+            .ok();
+        assert_eq!(db.history().len(), at_4 - 1, "{:?}", db.kind);
+    }
+}
+
+/// The library half of the same guard: the plan made under the lock is
+/// compared with the confirmed one, whoever called `Runner::down`.
+#[test]
+fn runner_down_refuses_a_plan_that_changed_under_the_lock() {
+    use migrate::runner::{DownRequest, DownSpec, RunOptions, Runner, UpRequest};
+    for db in TestDb::all() {
+        let s = db.source_copy("basic");
+        db.migrate(&["--source", &s, "up", "--to", "4"]).ok();
+        crate::support::rt().block_on(async {
+            let source = migrate::source::load(std::path::Path::new(&s)).unwrap();
+            let connect = migrate::driver::ConnectOptions::default();
+            let mut runner = Runner::connect(&db.url, source, &connect, RunOptions::default())
+                .await
+                .unwrap();
+            let mut req = DownRequest {
+                target: DownSpec::Steps(1),
+                force: None,
+                confirmed: None,
+            };
+            let plan = runner.plan_down(&req).await.unwrap();
+            req.confirmed = Some(plan.fingerprint);
+            let up = UpRequest {
+                to: Some(migrate::runner::Target::Version(5)),
+                ..UpRequest::default()
+            };
+            runner.up(&up, &mut |_| {}).await.unwrap();
+            let applied = runner.history().await.unwrap().len();
+            let err = runner.down(&req, &mut |_| {}).await.unwrap_err();
+            assert!(
+                err.to_string().contains("changed after it was confirmed"),
+                "{:?}: {err}",
+                db.kind
+            );
+            assert_eq!(
+                runner.history().await.unwrap().len(),
+                applied,
+                "{:?}",
+                db.kind
+            );
+            runner.close().await;
+        });
+    }
+}
+
+#[test]
 fn status_json_shows_stages_and_states() {
     for db in TestDb::all() {
         let s = db.source_copy("basic");
