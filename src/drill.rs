@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::driver::{Backend, ConnectOptions, Driver, TableInfo};
+use crate::driver::{Backend, ConnectOptions, Driver, SchemaItem, TableInfo};
 use crate::error::Error;
 use crate::plan::StageFilter;
 use crate::redact::redact_url;
@@ -267,8 +267,8 @@ fn watched(filter: &Option<BTreeSet<String>>, table: &str) -> bool {
 async fn snapshot(
     driver: &mut Driver,
     filter: &Option<BTreeSet<String>>,
-) -> Result<(Vec<String>, Data), Error> {
-    let schema = driver.schema_lines().await?;
+) -> Result<(Vec<SchemaItem>, Data), Error> {
+    let schema = driver.schema_items().await?;
     let mut data = Data::new();
     for t in driver
         .app_tables()
@@ -281,6 +281,93 @@ async fn snapshot(
         data.insert(t, (count, cols.into_iter().collect()));
     }
     Ok((schema, data))
+}
+
+/// How the schema after the down differs from the schema before the up,
+/// one line a person can read per object: what the down did not put back,
+/// what it left behind, and what it changed, in the database's own SQL.
+/// A table's columns, indexes and constraints are not listed again when the
+/// whole table is missing or left over.
+fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem]) -> Vec<String> {
+    type Key<'a> = (&'a str, &'a str);
+    fn key(i: &SchemaItem) -> Key<'_> {
+        (i.kind.as_str(), i.name.as_str())
+    }
+    let b: BTreeMap<Key, &SchemaItem> = before.iter().map(|i| (key(i), i)).collect();
+    let a: BTreeMap<Key, &SchemaItem> = after.iter().map(|i| (key(i), i)).collect();
+    let whole_tables = |from: &BTreeMap<Key, &SchemaItem>, to: &BTreeMap<Key, &SchemaItem>| {
+        from.keys()
+            .filter(|(kind, name)| *kind == "table" && !to.contains_key(&("table", *name)))
+            .map(|(_, name)| name.to_string())
+            .collect::<BTreeSet<String>>()
+    };
+    let gone = whole_tables(&b, &a);
+    let new = whole_tables(&a, &b);
+    let part_of = |i: &SchemaItem, tables: &BTreeSet<String>| {
+        i.kind != "table" && i.table.as_ref().is_some_and(|t| tables.contains(t))
+    };
+    let mut out = Vec::new();
+    for (k, i) in &b {
+        match a.get(k) {
+            None if part_of(i, &gone) => {}
+            None => out.push(format!(
+                "{} {} existed before the up and is missing after the down{}",
+                i.kind,
+                i.name,
+                shown(&i.definition)
+            )),
+            Some(now) if now.definition != i.definition => out.push(format!(
+                "{} {} is not as it was before the up: {}",
+                i.kind,
+                i.name,
+                changed(&i.definition, &now.definition)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (k, i) in &a {
+        if !b.contains_key(k) && !part_of(i, &new) {
+            out.push(format!(
+                "{} {} was not there before the up and is left over after the down{}",
+                i.kind,
+                i.name,
+                shown(&i.definition)
+            ));
+        }
+    }
+    out
+}
+
+/// A definition on one line, shortened, after a colon (nothing if empty).
+fn shown(definition: &str) -> String {
+    if definition.is_empty() {
+        return String::new();
+    }
+    format!(": {}", one_line(definition))
+}
+
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}...", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// How a definition changed: the whole of both when short, the first line
+/// that differs when long (a function body).
+fn changed(before: &str, after: &str) -> String {
+    let (b, a): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+    if b.len() > 3 || a.len() > 3 {
+        let i = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
+        return format!(
+            "line {} was `{}`, is now `{}`",
+            i + 1,
+            one_line(b.get(i).copied().unwrap_or("(none)")),
+            one_line(a.get(i).copied().unwrap_or("(none)"))
+        );
+    }
+    format!("was `{}`, is now `{}`", one_line(before), one_line(after))
 }
 
 /// Differences of `after` from `before`, over what exists in both.
@@ -424,14 +511,7 @@ async fn drill_stage(
         return Ok(!clean);
     }
     let (schema2, data2) = snapshot(runner.driver(), &filter).await?;
-    let before: BTreeSet<&String> = schema0.iter().collect();
-    let after: BTreeSet<&String> = schema2.iter().collect();
-    for missing in before.difference(&after) {
-        r.details.push(format!("missing after the down: {missing}"));
-    }
-    for extra in after.difference(&before) {
-        r.details.push(format!("left over after the down: {extra}"));
-    }
+    r.details.extend(schema_diffs(&schema0, &schema2));
     let accepted = |rule: &str| -> Option<String> {
         stage
             .down

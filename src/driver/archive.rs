@@ -83,31 +83,6 @@ impl Driver {
         }
     }
 
-    async fn strings(
-        &mut self,
-        sql: &str,
-        binds: &[&str],
-        doing: &str,
-    ) -> Result<Vec<Vec<String>>, Error> {
-        let sql = self.q(sql);
-        let mut query = query(sql).persistent(false);
-        for b in binds {
-            query = query.bind(b.to_string());
-        }
-        let rows = query
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| self.internal(doing, e))?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| r.try_get::<String>(i))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.internal(doing, e))
-    }
-
     /// The columns of a table (generated columns left out); empty when the
     /// table does not exist.
     pub async fn table_columns(

@@ -23,6 +23,21 @@ pub struct ColumnInfo {
     pub max_len: i64,
 }
 
+/// One object of the schema, as the database prints it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SchemaItem {
+    /// `table`, `column`, `index`, `constraint`, `foreign key`, `view`,
+    /// `materialized view`, `function`, `procedure`, `trigger`, `sequence`,
+    /// `enum type`, `domain`, `extension`.
+    pub kind: String,
+    /// The table it belongs to (none for tables' peers: functions, types, ...).
+    pub table: Option<String>,
+    /// Its name (`table.column` for a column).
+    pub name: String,
+    /// Its definition as the database prints it (empty for a table).
+    pub definition: String,
+}
+
 /// A table as the database reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
@@ -36,15 +51,37 @@ pub struct TableInfo {
 
 impl Driver {
     async fn text_rows(&mut self, sql: &str, binds: &[&str]) -> Result<Vec<Vec<String>>, Error> {
+        self.strings(sql, binds, "reading the schema").await
+    }
+
+    /// Runs a query of migrate's own whose columns are all text (NULL read
+    /// as empty); `doing` names the work in an error.
+    pub(crate) async fn strings(
+        &mut self,
+        sql: &str,
+        binds: &[&str],
+        doing: &str,
+    ) -> Result<Vec<Vec<String>>, Error> {
         let sql = self.q(sql);
-        let mut query = query(sql).persistent(false);
+        // PostgreSQL caches a prepared statement's result type, and a schema
+        // change between two drill steps then fails it ("cached plan must
+        // not change result type"): unnamed statements there. MySQL and
+        // SQLite re-prepare by themselves; closing a statement after each
+        // use would cost MySQL a delayed-ACK wait (~40 ms) per query.
+        let persistent = match self.backend {
+            Backend::Postgres => false,
+            Backend::Mysql | Backend::Sqlite => true,
+        };
+        let mut query = query(sql.clone()).persistent(persistent);
         for b in binds {
             query = query.bind(b.to_string());
         }
+        let started = std::time::Instant::now();
         let rows = query
             .fetch_all(&mut self.conn)
             .await
-            .map_err(|e| self.internal("reading the schema", e))?;
+            .map_err(|e| self.internal(doing, e))?;
+        tracing::trace!(ms = started.elapsed().as_millis() as u64, sql = %sql, "introspection query");
         rows.iter()
             .map(|r| {
                 (0..r.len())
@@ -55,7 +92,7 @@ impl Driver {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.internal("reading the schema", e))
+            .map_err(|e| self.internal(doing, e))
     }
 
     /// Runs a query of migrate's own whose columns are all text.
@@ -140,41 +177,115 @@ impl Driver {
         })
     }
 
-    /// The schema as sorted lines (tables, columns, indexes, constraints),
-    /// migrate's tables and column order left out.
-    pub async fn schema_lines(&mut self) -> Result<Vec<String>, Error> {
-        let p = self.tables.prefix.clone();
-        let n = p.len().to_string();
+    /// Every object the database keeps for the application, as the
+    /// database itself prints it: tables, columns, indexes, constraints and
+    /// foreign keys, views and materialized views, functions and procedures,
+    /// triggers, sequences, enum and domain types, extensions. Keyed by kind
+    /// and name, so column order is no difference; migrate's own tables
+    /// (and whatever hangs on them) left out. Sorted.
+    pub async fn schema_items(&mut self) -> Result<Vec<SchemaItem>, Error> {
         let queries: &[&str] = match self.backend {
             Backend::Sqlite => &[
-                "SELECT m.name || '.' || c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' ' || coalesce(c.dflt_value, '') || ' ' || c.pk \
-                 FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%' AND substr(m.name, 1, CAST(? AS INT)) <> ?",
-                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE type IN ('index', 'view', 'trigger') AND name NOT LIKE 'sqlite%' AND substr(tbl_name, 1, CAST(? AS INT)) <> ?",
-                "SELECT m.name || ' fk ' || f.\"from\" || ' -> ' || f.\"table\" || '.' || coalesce(f.\"to\", '') FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND substr(m.name, 1, CAST(? AS INT)) <> ?",
+                "SELECT 'table', name, name, '' FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'",
+                "SELECT 'column', m.name, m.name || '.' || c.name, \
+                 c.type || CASE WHEN c.\"notnull\" = 1 THEN ' NOT NULL' ELSE '' END || coalesce(' DEFAULT ' || c.dflt_value, '') || CASE WHEN c.pk > 0 THEN ' PRIMARY KEY' ELSE '' END \
+                 FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%'",
+                "SELECT type, tbl_name, name, coalesce(sql, '') FROM sqlite_master WHERE type IN ('index', 'view', 'trigger') AND name NOT LIKE 'sqlite%'",
+                "SELECT 'foreign key', m.name, m.name || '.' || f.\"from\", 'REFERENCES ' || f.\"table\" || '(' || coalesce(f.\"to\", '') || ') ON UPDATE ' || f.on_update || ' ON DELETE ' || f.on_delete \
+                 FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
             ],
             Backend::Postgres => &[
-                "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') \
-                 FROM information_schema.columns WHERE table_schema = current_schema() AND substr(table_name, 1, CAST(? AS INT)) <> ?",
-                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND substr(tablename, 1, CAST(? AS INT)) <> ?",
-                "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
-                 WHERE connamespace = current_schema()::regnamespace AND substr(conrelid::regclass::text, 1, CAST(? AS INT)) <> ?",
+                "SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'table' END, c.relname::text, c.relname::text, \
+                 CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE '' END \
+                 FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')",
+                "SELECT 'column', c.relname::text, c.relname || '.' || a.attname, \
+                 format_type(a.atttypid, a.atttypmod) \
+                 || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN ' COLLATE ' || quote_ident(co.collname) ELSE '' END \
+                 || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
+                 || CASE WHEN a.attidentity IN ('a', 'd') THEN ' GENERATED ' || CASE a.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END || ' AS IDENTITY' ELSE '' END \
+                 || coalesce(CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED' ELSE ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) END, '') \
+                 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                 JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_collation co ON co.oid = a.attcollation \
+                 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
+                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')",
+                "SELECT 'index', tablename::text, indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+                "SELECT CASE contype WHEN 'f' THEN 'foreign key' ELSE 'constraint' END, cl.relname::text, co.conname::text, pg_get_constraintdef(co.oid) \
+                 FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid WHERE co.connamespace = current_schema()::regnamespace",
+                "SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END, '', p.oid::regprocedure::text, pg_get_functiondef(p.oid) \
+                 FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace AND p.prokind IN ('f', 'p') \
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
+                "SELECT 'trigger', c.relname::text, t.tgname::text, pg_get_triggerdef(t.oid) \
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace",
+                "SELECT 'sequence', coalesce((SELECT dc.relname::text FROM pg_depend d JOIN pg_class dc ON dc.oid = d.refobjid \
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i') LIMIT 1), ''), c.relname::text, \
+                 format_type(s.seqtypid, NULL) || ' INCREMENT ' || s.seqincrement || ' MINVALUE ' || s.seqmin || ' MAXVALUE ' || s.seqmax || ' START ' || s.seqstart || CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END \
+                 FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid WHERE c.relnamespace = current_schema()::regnamespace",
+                "SELECT CASE t.typtype WHEN 'e' THEN 'enum type' ELSE 'domain' END, '', t.typname::text, \
+                 CASE t.typtype WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) \
+                 ELSE format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END \
+                 || coalesce((SELECT ' ' || string_agg(pg_get_constraintdef(c.oid), ' ' ORDER BY c.conname) FROM pg_constraint c WHERE c.contypid = t.oid), '') END \
+                 FROM pg_type t WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype IN ('e', 'd') \
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')",
+                "SELECT 'extension', '', extname::text, '' FROM pg_extension WHERE extname <> 'plpgsql'",
             ],
             Backend::Mysql => &[
-                "SELECT CAST(CONCAT(table_name, '.', column_name, ' ', column_type, ' ', is_nullable, ' ', coalesce(column_default, '')) AS CHAR) \
-                 FROM information_schema.columns WHERE table_schema = DATABASE() AND substr(table_name, 1, CAST(? AS SIGNED)) <> ?",
-                "SELECT CAST(CONCAT(table_name, ' ', index_name, ' ', column_name, ' ', non_unique) AS CHAR) FROM information_schema.statistics \
-                 WHERE table_schema = DATABASE() AND substr(table_name, 1, CAST(? AS SIGNED)) <> ?",
+                "SELECT CAST(CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END AS CHAR), CAST(table_name AS CHAR), CAST(table_name AS CHAR), '' \
+                 FROM information_schema.tables WHERE table_schema = DATABASE()",
+                "SELECT 'column', CAST(table_name AS CHAR), CAST(CONCAT(table_name, '.', column_name) AS CHAR), \
+                 CAST(CONCAT(column_type, IF(is_nullable = 'NO', ' NOT NULL', ''), COALESCE(CONCAT(' DEFAULT ', column_default), ''), \
+                 IF(extra = '', '', CONCAT(' ', extra)), COALESCE(CONCAT(' COLLATE ', collation_name), '')) AS CHAR) \
+                 FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE')",
+                "SELECT 'index', CAST(table_name AS CHAR), CAST(CONCAT(table_name, '.', index_name) AS CHAR), \
+                 CAST(CONCAT(IF(non_unique = 0, 'UNIQUE ', ''), index_type, ' (', GROUP_CONCAT(CONCAT(column_name, COALESCE(CONCAT('(', sub_part, ')'), '')) ORDER BY seq_in_index SEPARATOR ', '), ')') AS CHAR) \
+                 FROM information_schema.statistics WHERE table_schema = DATABASE() GROUP BY table_name, index_name, non_unique, index_type",
+                "SELECT 'foreign key', CAST(k.table_name AS CHAR), CAST(CONCAT(k.table_name, '.', k.constraint_name) AS CHAR), \
+                 CAST(CONCAT('(', GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position SEPARATOR ', '), ') REFERENCES ', k.referenced_table_name, \
+                 '(', GROUP_CONCAT(k.referenced_column_name ORDER BY k.ordinal_position SEPARATOR ', '), ') ON UPDATE ', MAX(r.update_rule), ' ON DELETE ', MAX(r.delete_rule)) AS CHAR) \
+                 FROM information_schema.key_column_usage k JOIN information_schema.referential_constraints r \
+                 ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name AND r.table_name = k.table_name \
+                 WHERE k.table_schema = DATABASE() AND k.referenced_table_name IS NOT NULL GROUP BY k.table_name, k.constraint_name, k.referenced_table_name",
+                "SELECT 'constraint', CAST(tc.table_name AS CHAR), CAST(CONCAT(tc.table_name, '.', tc.constraint_name) AS CHAR), CAST(CONCAT('CHECK (', cc.check_clause, ')') AS CHAR) \
+                 FROM information_schema.table_constraints tc JOIN information_schema.check_constraints cc \
+                 ON cc.constraint_schema = tc.constraint_schema AND cc.constraint_name = tc.constraint_name \
+                 WHERE tc.table_schema = DATABASE() AND tc.constraint_type = 'CHECK'",
+                "SELECT 'view', CAST(table_name AS CHAR), CAST(table_name AS CHAR), CAST(REPLACE(view_definition, CONCAT('`', DATABASE(), '`.'), '') AS CHAR) FROM information_schema.views WHERE table_schema = DATABASE()",
+                "SELECT CAST(LOWER(routine_type) AS CHAR), '', CAST(routine_name AS CHAR), CAST(CONCAT(COALESCE(dtd_identifier, ''), ' ', COALESCE(routine_definition, '')) AS CHAR) \
+                 FROM information_schema.routines WHERE routine_schema = DATABASE()",
+                "SELECT 'trigger', CAST(event_object_table AS CHAR), CAST(trigger_name AS CHAR), \
+                 CAST(CONCAT(action_timing, ' ', event_manipulation, ' ', action_statement) AS CHAR) FROM information_schema.triggers WHERE trigger_schema = DATABASE()",
             ],
         };
-        let mut out = Vec::new();
+        let prefix = self.tables.prefix.clone();
+        let mut out: std::collections::BTreeMap<(String, String), SchemaItem> = Default::default();
         for q in queries {
-            out.extend(
-                self.text_rows(q, &[&n, &p])
-                    .await?
-                    .into_iter()
-                    .map(|mut r| r.remove(0)),
-            );
+            for r in self.text_rows(q, &[]).await? {
+                let [kind, table, name, definition]: [String; 4] =
+                    r.try_into().expect("four columns");
+                if table.starts_with(&prefix) || name.starts_with(&prefix) {
+                    continue;
+                }
+                let item = SchemaItem {
+                    kind,
+                    table: (!table.is_empty()).then_some(table),
+                    name,
+                    definition: definition.trim().to_string(),
+                };
+                // A view is listed with the tables and again with its
+                // definition: the one with the definition stays.
+                match out.entry((item.kind.clone(), item.name.clone())) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(item);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        if e.get().definition.is_empty() {
+                            e.insert(item);
+                        }
+                    }
+                }
+            }
         }
+        let mut out: Vec<SchemaItem> = out.into_values().collect();
         out.sort();
         Ok(out)
     }

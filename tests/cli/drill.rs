@@ -90,10 +90,14 @@ fn broken_downs_get_the_right_verdict() {
                 "{kind:?} {case}: {}",
                 run.stdout
             );
-            if case == "drops_without_archive" {
-                let details = v["stages"][1]["details"].to_string();
-                assert!(details.contains("t.note"), "{kind:?}: {details}");
-            }
+            let details = v["stages"][1]["details"].to_string();
+            let expected = match case {
+                "drops_without_archive" => "t.note",
+                "forgets_index" => "was not there before the up and is left over after the down",
+                "retyped_column" => "column t.v is not as it was before the up: was `",
+                _ => "",
+            };
+            assert!(details.contains(expected), "{kind:?} {case}: {details}");
         }
     }
 }
@@ -143,4 +147,94 @@ fn the_drill_refuses_a_server_whose_database_holds_a_history_unless_chosen() {
         .migrate(&["--source", s, "drill", "--scratch-url", &db.url])
         .ok();
     assert!(run.stdout.contains("ok"), "{}", run.all());
+}
+
+/// Functions, enum labels, views, triggers, sequences and extensions are
+/// compared too, and each difference reads as what the down failed to put
+/// back, in the database's own SQL.
+#[test]
+fn every_object_kind_is_compared_and_told_in_sql_terms() {
+    for kind in kinds() {
+        let (case, expected): (&str, &[(&str, &str)]) = match kind {
+            Kind::Postgres => (
+                "objects_postgres",
+                &[
+                    (
+                        "0002_function",
+                        "function answer() is not as it was before the up: line 4 was `AS $function$SELECT 1$function$`, is now `AS $function$SELECT 42$function$`",
+                    ),
+                    (
+                        "0003_enum",
+                        "enum type mood is not as it was before the up: was `'calm', 'busy'`, is now `'calm', 'busy', 'away'`",
+                    ),
+                    (
+                        "0004_view",
+                        "view tv is not as it was before the up: was `SELECT t.id FROM t;`, is now `SELECT t.id, t.v FROM t;`",
+                    ),
+                    (
+                        "0005_trigger",
+                        "trigger t_touch was not there before the up and is left over after the down: CREATE TRIGGER t_touch BEFORE UPDATE ON public.t",
+                    ),
+                    (
+                        "0006_sequence",
+                        "sequence tickets is not as it was before the up: was `bigint INCREMENT 1",
+                    ),
+                    (
+                        "0007_extension",
+                        "extension citext was not there before the up and is left over after the down",
+                    ),
+                ],
+            ),
+            Kind::Mysql => (
+                "objects_mysql",
+                &[
+                    ("0002_view", "view tv is not as it was before the up: was `select `t`.`id` AS `id` from `t``, is now `select `t`.`id` AS `id`,`t`.`v` AS `v` from `t``"),
+                    (
+                        "0003_trigger",
+                        "trigger t_touch was not there before the up and is left over after the down: BEFORE UPDATE SET NEW.v = NEW.v",
+                    ),
+                    (
+                        "0004_function",
+                        "function answer is not as it was before the up: was `int(11) RETURN 1`, is now `int(11) RETURN 42`",
+                    ),
+                ],
+            ),
+            Kind::Sqlite => (
+                "objects_sqlite",
+                &[
+                    (
+                        "0002_view",
+                        "view tv is not as it was before the up: was `CREATE VIEW tv AS SELECT id FROM t`, is now `CREATE VIEW tv AS SELECT id, v FROM t`",
+                    ),
+                    (
+                        "0003_trigger",
+                        "trigger t_touch was not there before the up and is left over after the down: CREATE TRIGGER t_touch AFTER UPDATE ON t BEGIN SELECT 1; END",
+                    ),
+                ],
+            ),
+        };
+        let (run, v) = drill(kind, &fixture(&format!("drill/{case}")));
+        assert_eq!(run.code, 1, "{kind:?}: {}", run.all());
+        let stages = v["stages"].as_array().unwrap();
+        assert_eq!(stages[0]["verdict"], "ok", "{kind:?}: {}", run.stdout);
+        for (migration, detail) in expected {
+            let s = stages
+                .iter()
+                .find(|s| s["migration"].as_str().unwrap().starts_with(migration))
+                .unwrap_or_else(|| panic!("{kind:?} {migration}: {}", run.stdout));
+            assert_eq!(s["verdict"], "schema-differs", "{kind:?} {migration}: {s}");
+            let details = s["details"].to_string();
+            assert!(
+                s["details"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d.as_str().unwrap().starts_with(detail)),
+                "{kind:?} {migration}: expected `{detail}` in {details}"
+            );
+        }
+        if kind == Kind::Postgres {
+            assert_eq!(stages[7]["verdict"], "ok", "a down that puts the body back");
+        }
+    }
 }
