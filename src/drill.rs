@@ -29,8 +29,12 @@ use crate::source::{Source, StageKind, cmp_versions};
 pub enum Verdict {
     /// Up, down and up again, nothing lost.
     Ok,
-    /// The up failed: the drill stops there.
+    /// The up failed, even on emptied tables: the drill stops there.
     UpFailed,
+    /// The up fails once its tables hold rows (a constraint or type change
+    /// the seeded rows break) and succeeds on emptied tables: what a team
+    /// with production data would hit. The drill goes on.
+    UpFailsOnData,
     /// The down failed.
     DownFailed,
     /// After the down, the schema is not what it was.
@@ -39,6 +43,12 @@ pub enum Verdict {
     DataLost,
     /// Declared irreversible or without a down: skipped, the drill goes on from the applied state.
     NotReversible,
+    /// The drill could not read or seed the database at this stage (the
+    /// message says why): it stops there.
+    Error,
+    /// Not drilled: an earlier stage left the database where later stages
+    /// cannot be applied (its details name that stage).
+    NotReached,
 }
 
 impl Verdict {
@@ -47,16 +57,23 @@ impl Verdict {
         match self {
             Verdict::Ok => "ok",
             Verdict::UpFailed => "up failed",
+            Verdict::UpFailsOnData => "up fails on existing data",
             Verdict::DownFailed => "down failed",
             Verdict::SchemaDiffers => "schema differs",
             Verdict::DataLost => "data lost",
             Verdict::NotReversible => "not reversible",
+            Verdict::Error => "drill error",
+            Verdict::NotReached => "not reached",
         }
     }
 
-    /// Whether this verdict fails the drill.
+    /// Whether this verdict fails the drill (a stage not reached is
+    /// counted by the failure that stopped the drill, not again).
     pub fn failed(self) -> bool {
-        !matches!(self, Verdict::Ok | Verdict::NotReversible)
+        !matches!(
+            self,
+            Verdict::Ok | Verdict::NotReversible | Verdict::NotReached
+        )
     }
 }
 
@@ -433,6 +450,8 @@ async fn stages(
     let total = todo.len();
     let mut counter = 1000i64;
     let mut out = Vec::new();
+    // The stage after which nothing can be drilled, once one is.
+    let mut stopped_by: Option<String> = None;
     for (i, (m, stage)) in todo.into_iter().enumerate() {
         let started = Instant::now();
         let mut result = StageDrill {
@@ -444,13 +463,30 @@ async fn stages(
             unseeded: vec![],
             duration_ms: 0,
         };
-        let stop = drill_stage(runner, m.version, stage, &mut counter, &mut result).await?;
+        let stop = match &stopped_by {
+            Some(label) => {
+                result.verdict = Verdict::NotReached;
+                result.details.push(format!(
+                    "not drilled: the drill stopped at {label} (see its verdict), and this stage builds on it"
+                ));
+                false
+            }
+            None => match drill_stage(runner, m.version, stage, &mut counter, &mut result).await {
+                Ok(stop) => stop,
+                // Whatever went wrong is this stage's verdict, not the end of the report.
+                Err(e) => {
+                    result.verdict = Verdict::Error;
+                    result.details.push(e.to_string());
+                    true
+                }
+            },
+        };
+        if stop {
+            stopped_by = Some(format!("{} ({})", result.migration, result.stage));
+        }
         result.duration_ms = started.elapsed().as_millis() as u64;
         on(&result, i + 1, total);
         out.push(result);
-        if stop {
-            break;
-        }
     }
     Ok(out)
 }
@@ -468,20 +504,28 @@ async fn drill_stage(
     let filter = touched_tables(stage, runner.driver().backend().dialect());
     let mut unseeded = seed(runner.driver(), counter, &filter).await?;
     let (schema0, data0) = snapshot(runner.driver(), &filter).await?;
-    if let Err(e) = runner
-        .up(&up_request(version, stage.kind), &mut |_| {})
-        .await
-    {
-        r.verdict = Verdict::UpFailed;
-        r.details.push(e.to_string());
-        return Ok(true);
+    match up_emptying(runner, version, stage.kind, &filter).await? {
+        Ok(None) => {}
+        Ok(Some(e)) => {
+            r.verdict = Verdict::UpFailsOnData;
+            r.details.push(format!(
+                "the up fails once its tables hold rows (the drill's seeded rows: a production database has some), and applies on emptied tables: {e}"
+            ));
+        }
+        Err(e) => {
+            r.verdict = Verdict::UpFailed;
+            r.details.push(e);
+            return Ok(true);
+        }
     }
     let reversible = stage
         .down
         .as_ref()
         .is_some_and(|d| d.irreversible_reason().is_none());
     if !reversible {
-        r.verdict = Verdict::NotReversible;
+        if r.verdict == Verdict::Ok {
+            r.verdict = Verdict::NotReversible;
+        }
         r.details.push(
             match stage.down.as_ref().and_then(|d| d.irreversible_reason()) {
                 Some(reason) => format!("declared irreversible: {reason}"),
@@ -511,7 +555,7 @@ async fn drill_stage(
         return Ok(!clean);
     }
     let (schema2, data2) = snapshot(runner.driver(), &filter).await?;
-    r.details.extend(schema_diffs(&schema0, &schema2));
+    let schema_changed = schema_diffs(&schema0, &schema2);
     let accepted = |rule: &str| -> Option<String> {
         stage
             .down
@@ -527,31 +571,40 @@ async fn drill_stage(
                 _ => None,
             })
     };
-    if !r.details.is_empty() {
+    if !schema_changed.is_empty() {
         match accepted("down-not-inverse") {
             // The author accepted this difference, with a reason: report it, do not fail.
-            Some(reason) => r.details.insert(
-                0,
-                format!("accepted by `-- migrate:allow down-not-inverse: {reason}`"),
-            ),
-            None => r.verdict = Verdict::SchemaDiffers,
+            Some(reason) => r.details.push(format!(
+                "accepted by `-- migrate:allow down-not-inverse: {reason}`"
+            )),
+            None if r.verdict == Verdict::Ok => r.verdict = Verdict::SchemaDiffers,
+            None => {}
         }
+        r.details.extend(schema_changed);
     }
     let _ = data0;
     let mut lost = data_diffs(&data1, &data2, "by the down");
-    if let Err(e) = runner
-        .up(&up_request(version, stage.kind), &mut |_| {})
-        .await
-    {
-        // A down that left something behind usually makes the up fail again:
-        // the first finding is the verdict, this one a detail.
-        if r.verdict == Verdict::Ok {
-            r.verdict = Verdict::UpFailed;
+    match up_emptying(runner, version, stage.kind, &filter).await? {
+        Ok(None) => {}
+        Ok(Some(e)) => {
+            if r.verdict == Verdict::Ok {
+                r.verdict = Verdict::UpFailsOnData;
+            }
+            r.details.push(format!(
+                "re-applying the up failed on the rows its tables held, and applied on emptied tables: {e}"
+            ));
         }
-        r.details.push(format!(
-            "re-applying the up failed, so the drill stops here: {e}"
-        ));
-        return Ok(true);
+        Err(e) => {
+            // A down that left something behind usually makes the up fail
+            // again: the first finding is the verdict, this one a detail.
+            if r.verdict == Verdict::Ok {
+                r.verdict = Verdict::UpFailed;
+            }
+            r.details.push(format!(
+                "re-applying the up failed, so the drill stops here: {e}"
+            ));
+            return Ok(true);
+        }
     }
     let (_, data3) = snapshot(runner.driver(), &filter).await?;
     lost.extend(data_diffs(&data1, &data3, "after down and up again"));
@@ -568,6 +621,59 @@ async fn drill_stage(
     }
     r.details.extend(lost);
     Ok(false)
+}
+
+/// Applies a stage's up; when it fails on the rows its tables hold,
+/// empties them and applies it again. `Ok(None)`: applied; `Ok(Some(e))`:
+/// applied only on emptied tables, `e` the failure on the rows;
+/// `Err(message)`: it fails on emptied tables too.
+async fn up_emptying(
+    runner: &mut Runner,
+    version: i64,
+    kind: StageKind,
+    filter: &Option<BTreeSet<String>>,
+) -> Result<Result<Option<String>, String>, Error> {
+    let Err(on_rows) = runner.up(&up_request(version, kind), &mut |_| {}).await else {
+        return Ok(Ok(None));
+    };
+    empty_tables(runner.driver(), filter).await?;
+    Ok(
+        match runner.up(&up_request(version, kind), &mut |_| {}).await {
+            Ok(_) => Ok(Some(on_rows.to_string())),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
+/// Deletes every row of the watched tables (of every table when the stage's
+/// tables are not known), whatever references them: how the drill tells an
+/// up that fails on existing rows from one that fails on its own.
+async fn empty_tables(driver: &mut Driver, filter: &Option<BTreeSet<String>>) -> Result<(), Error> {
+    let tables: Vec<String> = driver
+        .app_tables()
+        .await?
+        .into_iter()
+        .filter(|t| watched(filter, t))
+        .map(|t| driver.quote(&t))
+        .collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let statements = match driver.backend() {
+        Backend::Postgres => vec![format!("TRUNCATE {} CASCADE", tables.join(", "))],
+        Backend::Mysql => std::iter::once("SET FOREIGN_KEY_CHECKS = 0".to_string())
+            .chain(tables.iter().map(|t| format!("DELETE FROM {t}")))
+            .chain(std::iter::once("SET FOREIGN_KEY_CHECKS = 1".to_string()))
+            .collect(),
+        Backend::Sqlite => std::iter::once("PRAGMA foreign_keys = OFF".to_string())
+            .chain(tables.iter().map(|t| format!("DELETE FROM {t}")))
+            .chain(std::iter::once("PRAGMA foreign_keys = ON".to_string()))
+            .collect(),
+    };
+    for sql in statements {
+        driver.exec_internal(&sql, "emptying the tables").await?;
+    }
+    Ok(())
 }
 
 /// Inserts two rows into every table that can take them, parents first.

@@ -1032,10 +1032,20 @@ pub fn drill(
                 s.verdict.name()
             )?;
         }
+        let not_reached = report
+            .stages
+            .iter()
+            .filter(|s| s.verdict == migrate::drill::Verdict::NotReached)
+            .count();
         writeln!(
             out,
-            "{} stage(s) drilled, {failures} failed",
-            report.stages.len()
+            "{} stage(s) drilled, {failures} failed{}",
+            report.stages.len() - not_reached,
+            if not_reached > 0 {
+                format!(", {not_reached} not reached (the drill could not go past a failure)")
+            } else {
+                String::new()
+            }
         )?;
     }
     if failures > 0 {

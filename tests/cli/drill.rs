@@ -188,7 +188,10 @@ fn every_object_kind_is_compared_and_told_in_sql_terms() {
             Kind::Mysql => (
                 "objects_mysql",
                 &[
-                    ("0002_view", "view tv is not as it was before the up: was `select `t`.`id` AS `id` from `t``, is now `select `t`.`id` AS `id`,`t`.`v` AS `v` from `t``"),
+                    (
+                        "0002_view",
+                        "view tv is not as it was before the up: was `select `t`.`id` AS `id` from `t``, is now `select `t`.`id` AS `id`,`t`.`v` AS `v` from `t``",
+                    ),
                     (
                         "0003_trigger",
                         "trigger t_touch was not there before the up and is left over after the down: BEFORE UPDATE SET NEW.v = NEW.v",
@@ -237,4 +240,53 @@ fn every_object_kind_is_compared_and_told_in_sql_terms() {
             assert_eq!(stages[7]["verdict"], "ok", "a down that puts the body back");
         }
     }
+}
+
+/// An up that breaks on rows gets its own verdict and the drill goes on; an
+/// up that fails on empty tables stops it, and every later stage still gets
+/// a verdict that says why it was not drilled.
+#[test]
+fn every_stage_gets_a_verdict_and_data_failures_do_not_stop_the_drill() {
+    for kind in kinds() {
+        let (run, v) = drill(kind, &fixture("drill/data_dependent"));
+        assert_eq!(run.code, 1, "{kind:?}: {}", run.all());
+        let verdicts: Vec<&str> = v["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            verdicts,
+            ["ok", "up-fails-on-data", "ok", "up-failed", "not-reached"],
+            "{kind:?}: {}",
+            run.stdout
+        );
+        let on_data = v["stages"][1]["details"][0].as_str().unwrap();
+        assert!(
+            on_data.starts_with("the up fails once its tables hold rows")
+                && on_data.contains("UPDATE t SET id = 1"),
+            "{kind:?}: {on_data}"
+        );
+        assert!(
+            v["stages"][4]["details"][0]
+                .as_str()
+                .unwrap()
+                .contains("the drill stopped at 0004_broken (main)"),
+            "{kind:?}: {}",
+            run.stdout
+        );
+    }
+    let human = migrate_in(
+        &root(),
+        &["--source", "tests/fixtures/drill/data_dependent", "drill"],
+    );
+    assert_eq!(human.code, 1, "{}", human.all());
+    assert!(
+        human
+            .stdout
+            .contains("4 stage(s) drilled, 2 failed, 1 not reached"),
+        "{}",
+        human.all()
+    );
 }
