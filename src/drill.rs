@@ -600,10 +600,33 @@ async fn drill_stage(
             if r.verdict == Verdict::Ok {
                 r.verdict = Verdict::UpFailed;
             }
-            r.details.push(format!(
-                "re-applying the up failed, so the drill stops here: {e}"
-            ));
-            return Ok(true);
+            // The down did not undo the up (a dropped column not re-added):
+            // the schema is still the up's, so the stage is recorded as
+            // applied and the drill goes on from there, saying so.
+            let resolved = runner
+                .resolve(
+                    version,
+                    Some(stage.kind),
+                    crate::runner::Resolution::Applied,
+                    "drill: the down left the up's schema in place",
+                    true,
+                )
+                .await;
+            return Ok(match resolved {
+                Ok(_) => {
+                    r.details.push(format!(
+                        "re-applying the up failed ({}); the down had left the up's changes in place, so the drill recorded the stage as applied and went on from the schema as it stands",
+                        first_line(&e)
+                    ));
+                    false
+                }
+                Err(resolve) => {
+                    r.details.push(format!(
+                        "re-applying the up failed, so the drill stops here: {e} (recording the stage as applied failed too: {resolve})"
+                    ));
+                    true
+                }
+            });
         }
     }
     let (_, data3) = snapshot(runner.driver(), &filter).await?;
@@ -643,6 +666,10 @@ async fn up_emptying(
             Err(e) => Err(e.to_string()),
         },
     )
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
 }
 
 /// Deletes every row of the watched tables (of every table when the stage's

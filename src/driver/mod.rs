@@ -262,6 +262,10 @@ pub struct Driver {
     backend: Backend,
     conn: Conn,
     lock: Option<RunnerLock>,
+    /// The lock's own session, kept once the lock is released, for the
+    /// next time it is taken in this process (a drill or `redo` takes it
+    /// hundreds of times; a new connection costs a handshake each time).
+    spare_lock_session: Option<Conn>,
     url: String,
     redacted_url: String,
     secrets: Vec<String>,
@@ -368,6 +372,7 @@ impl Driver {
             backend,
             conn,
             lock: None,
+            spare_lock_session: None,
             url: real_url,
             redacted_url,
             secrets,
@@ -1082,8 +1087,12 @@ impl Driver {
         self.prepare_session().await?;
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
+        let spare = self.spare_lock_session.take();
+        // A kept session the server has closed since is replaced once.
+        let mut from_spare = spare.is_some();
         let mut session = match self.backend {
             Backend::Sqlite => None,
+            Backend::Postgres | Backend::Mysql if spare.is_some() => spare,
             Backend::Postgres | Backend::Mysql => Some(
                 connect_raw(
                     self.backend,
@@ -1137,6 +1146,20 @@ impl Driver {
                     return Ok(());
                 }
                 Ok(false) => {}
+                Err(_) if from_spare => {
+                    from_spare = false;
+                    session = Some(
+                        connect_raw(
+                            self.backend,
+                            &self.url,
+                            &self.redacted_url,
+                            &self.secrets,
+                            self.connect_timeout,
+                        )
+                        .await?,
+                    );
+                    continue;
+                }
                 Err(e) => return Err(self.internal("taking the runner lock", e)),
             }
             if started.elapsed() >= wait {
@@ -1175,10 +1198,14 @@ impl Driver {
                     // SQLite's lock is a file (or an in-process turn), never a session.
                     Backend::Sqlite => Ok(()),
                 };
-                if let Err(e) = result {
-                    tracing::warn!(error = %self.redact(&e.to_string()), "releasing the lock failed; closing its connection releases it");
+                match result {
+                    // Released: the session can take it again next time.
+                    Ok(_) => self.spare_lock_session = Some(conn),
+                    Err(e) => {
+                        tracing::warn!(error = %self.redact(&e.to_string()), "releasing the lock failed; closing its connection releases it");
+                        let _ = conn.close().await;
+                    }
                 }
-                let _ = conn.close().await;
             }
             Some(RunnerLock::File(file)) => {
                 let _ = file.unlock();
@@ -1195,6 +1222,9 @@ impl Driver {
     /// Closes the connection.
     pub async fn close(mut self) {
         self.unlock().await;
+        if let Some(spare) = self.spare_lock_session.take() {
+            let _ = spare.close().await;
+        }
         let _ = self.conn.close().await;
     }
 }
