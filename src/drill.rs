@@ -711,13 +711,9 @@ async fn seed(
     filter: &Option<BTreeSet<String>>,
 ) -> Result<Vec<String>, Error> {
     let mut infos = Vec::new();
-    for t in driver
-        .app_tables()
-        .await?
-        .into_iter()
-        .filter(|t| watched(filter, t))
-    {
-        infos.push(driver.table_info(&t).await?);
+    let existing: BTreeSet<String> = driver.app_tables().await?.into_iter().collect();
+    for t in existing.iter().filter(|t| watched(filter, t)) {
+        infos.push(driver.table_info(t).await?);
     }
     let mut unseeded = Vec::new();
     for info in dependency_order(infos) {
@@ -728,11 +724,20 @@ async fn seed(
                 *counter += 1;
                 let fk = info.foreign_keys.iter().find(|(col, _, _)| col == &c.name);
                 let value = match fk {
-                    Some((_, parent, pcol)) if parent != &info.name && !pcol.is_empty() => driver
-                        .any_value(parent, pcol, row)
-                        .await?
-                        .map(|v| format!("'{}'", v.replace('\'', "''"))),
+                    // SQLite lets a table reference one created later: no
+                    // parent row to point at yet.
+                    Some((_, parent, pcol))
+                        if parent != &info.name
+                            && !pcol.is_empty()
+                            && existing.contains(parent) =>
+                    {
+                        driver
+                            .any_value(parent, pcol, row)
+                            .await?
+                            .map(|v| format!("'{}'", v.replace('\'', "''")))
+                    }
                     Some(_) => None,
+                    None if !c.choices.is_empty() => Some(c.choices[row % c.choices.len()].clone()),
                     None => literal(driver.backend(), &c.data_type, c.max_len, *counter),
                 };
                 match value {

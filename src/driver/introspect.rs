@@ -21,6 +21,34 @@ pub struct ColumnInfo {
     pub generated: bool,
     /// Maximum length of a character column (0: none).
     pub max_len: i64,
+    /// The values an enum column takes, as SQL literals (empty otherwise).
+    pub choices: Vec<String>,
+}
+
+/// Splits `'a','b''c'` into its quoted literals.
+fn literals(list: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if quoted && chars.peek() == Some(&'\'') => {
+                current.push_str("''");
+                chars.next();
+            }
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// One object of the schema, as the database prints it.
@@ -130,7 +158,9 @@ impl Driver {
         let (cols, fks) = match self.backend {
             Backend::Postgres => (
                 "SELECT column_name::text, data_type::text, is_nullable::text, COALESCE(character_maximum_length, 0)::text, \
-                 CASE WHEN identity_generation = 'ALWAYS' OR is_generated = 'ALWAYS' THEN 'y' ELSE 'n' END \
+                 CASE WHEN identity_generation = 'ALWAYS' OR is_generated = 'ALWAYS' THEN 'y' ELSE 'n' END, \
+                 (SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid \
+                 WHERE t.typname = udt_name AND t.typnamespace::regnamespace::text = udt_schema) \
                  FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
                 "SELECT a.attname::text, cl.relname::text, af.attname::text FROM pg_constraint c \
                  JOIN LATERAL unnest(c.conkey, c.confkey) AS k(col, fcol) ON true \
@@ -141,13 +171,14 @@ impl Driver {
             ),
             Backend::Mysql => (
                 "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(is_nullable AS CHAR), CAST(COALESCE(character_maximum_length, 0) AS CHAR), \
-                 CASE WHEN extra LIKE '%GENERATED%' THEN 'y' ELSE 'n' END \
+                 CASE WHEN extra LIKE '%GENERATED%' THEN 'y' ELSE 'n' END, \
+                 CAST(IF(data_type = 'enum', SUBSTRING(column_type, 6, CHAR_LENGTH(column_type) - 6), '') AS CHAR) \
                  FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
                 "SELECT CAST(column_name AS CHAR), CAST(referenced_table_name AS CHAR), CAST(referenced_column_name AS CHAR) \
                  FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL",
             ),
             Backend::Sqlite => (
-                "SELECT name, type, CASE WHEN \"notnull\" = 1 THEN 'NO' ELSE 'YES' END, '0', CASE WHEN hidden IN (2, 3) THEN 'y' ELSE 'n' END \
+                "SELECT name, type, CASE WHEN \"notnull\" = 1 THEN 'NO' ELSE 'YES' END, '0', CASE WHEN hidden IN (2, 3) THEN 'y' ELSE 'n' END, '' \
                  FROM pragma_table_xinfo(?) WHERE hidden != 1 ORDER BY cid",
                 "SELECT \"from\", \"table\", COALESCE(\"to\", '') FROM pragma_foreign_key_list(?)",
             ),
@@ -162,6 +193,7 @@ impl Driver {
                 nullable: r[2] == "YES",
                 max_len: r[3].parse().unwrap_or(0),
                 generated: r[4] == "y",
+                choices: literals(&r[5]),
             })
             .collect();
         let foreign_keys = self
@@ -408,5 +440,17 @@ mod tests {
             super::with_database("mysql://root@127.0.0.1:3306", "d1"),
             "mysql://root@127.0.0.1:3306/d1"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn literal_lists_split_at_commas_outside_quotes() {
+        assert_eq!(
+            super::literals("'calm','it''s, busy'"),
+            ["'calm'", "'it''s, busy'"]
+        );
+        assert!(super::literals("").is_empty());
     }
 }
