@@ -441,10 +441,7 @@ mod tests {
             "mysql://root@127.0.0.1:3306/d1"
         );
     }
-}
 
-#[cfg(test)]
-mod tests {
     #[test]
     fn literal_lists_split_at_commas_outside_quotes() {
         assert_eq!(
