@@ -124,6 +124,9 @@ pub struct DrillOptions {
     /// own database holds a migrate history. Without it, such a server
     /// (production, most likely) is refused.
     pub scratch_chosen: bool,
+    /// Statements run at the start of every stage, as `up` runs them
+    /// (`init-sql`): a drill applies migrations the way the runner does.
+    pub init_sql: Vec<String>,
 }
 
 /// Drills `source`. `url` names a server (a scratch database is created on
@@ -140,6 +143,7 @@ pub async fn drill(
             .table_prefix
             .clone()
             .unwrap_or_else(|| ConnectOptions::default().table_prefix),
+        init_sql: options.init_sql.clone(),
         ..ConnectOptions::default()
     };
     let backend = url
@@ -191,7 +195,20 @@ async fn run(
     } else {
         format!("{} ({label})", redact_url(url))
     };
-    let result = stages(&mut runner, source, options, on).await;
+    // What init-sql makes (a table the migrations expect) exists before the
+    // first snapshot, as it would on a database `up` has run on: it is not
+    // something a stage left over.
+    let mut result = Ok(());
+    for sql in &connect.init_sql {
+        result = runner.driver().exec_internal(sql, "running init-sql").await;
+        if result.is_err() {
+            break;
+        }
+    }
+    let result = match result {
+        Ok(()) => stages(&mut runner, source, options, on).await,
+        Err(e) => Err(e),
+    };
     runner.close().await;
     Ok(DrillReport {
         scratch,
@@ -448,7 +465,10 @@ async fn stages(
         .flat_map(|m| m.stages.iter().map(move |s| (m, s)))
         .collect();
     let total = todo.len();
-    let mut counter = 1000i64;
+    let mut seeds = Seeds {
+        counter: 1000,
+        rows: Vec::new(),
+    };
     let mut out = Vec::new();
     // The stage after which nothing can be drilled, once one is.
     let mut stopped_by: Option<String> = None;
@@ -471,7 +491,7 @@ async fn stages(
                 ));
                 false
             }
-            None => match drill_stage(runner, m.version, stage, &mut counter, &mut result).await {
+            None => match drill_stage(runner, m.version, stage, &mut seeds, &mut result).await {
                 Ok(stop) => stop,
                 // Whatever went wrong is this stage's verdict, not the end of the report.
                 Err(e) => {
@@ -496,20 +516,20 @@ async fn drill_stage(
     runner: &mut Runner,
     version: i64,
     stage: &crate::source::Stage,
-    counter: &mut i64,
+    seeds: &mut Seeds,
     r: &mut StageDrill,
 ) -> Result<bool, Error> {
     // Only the tables the stage names can change: the others are neither
     // seeded again nor fingerprinted, which keeps a long history fast.
     let filter = touched_tables(stage, runner.driver().backend().dialect());
-    let mut unseeded = seed(runner.driver(), counter, &filter).await?;
+    let mut unseeded = seed(runner.driver(), seeds, &filter).await?;
     let (schema0, data0) = snapshot(runner.driver(), &filter).await?;
-    match up_emptying(runner, version, stage.kind, &filter).await? {
+    match up_emptying(runner, version, stage.kind, &filter, seeds).await? {
         Ok(None) => {}
         Ok(Some(e)) => {
             r.verdict = Verdict::UpFailsOnData;
             r.details.push(format!(
-                "the up fails once its tables hold rows (the drill's seeded rows: a production database has some), and applies on emptied tables: {e}"
+                "the up fails once its tables hold rows (the drill's seeded rows: a production database has some), and applies without them: {e}"
             ));
         }
         Err(e) => {
@@ -534,7 +554,7 @@ async fn drill_stage(
         );
         return Ok(false);
     }
-    unseeded.extend(seed(runner.driver(), counter, &filter).await?);
+    unseeded.extend(seed(runner.driver(), seeds, &filter).await?);
     unseeded.sort();
     unseeded.dedup();
     r.unseeded = unseeded;
@@ -584,14 +604,14 @@ async fn drill_stage(
     }
     let _ = data0;
     let mut lost = data_diffs(&data1, &data2, "by the down");
-    match up_emptying(runner, version, stage.kind, &filter).await? {
+    match up_emptying(runner, version, stage.kind, &filter, seeds).await? {
         Ok(None) => {}
         Ok(Some(e)) => {
             if r.verdict == Verdict::Ok {
                 r.verdict = Verdict::UpFailsOnData;
             }
             r.details.push(format!(
-                "re-applying the up failed on the rows its tables held, and applied on emptied tables: {e}"
+                "re-applying the up failed on the rows its tables held, and applied without them: {e}"
             ));
         }
         Err(e) => {
@@ -646,19 +666,72 @@ async fn drill_stage(
     Ok(false)
 }
 
-/// Applies a stage's up; when it fails on the rows its tables hold,
-/// empties them and applies it again. `Ok(None)`: applied; `Ok(Some(e))`:
-/// applied only on emptied tables, `e` the failure on the rows;
+/// The drill's own rows: the next seed value, and every row it inserted.
+struct Seeds {
+    counter: i64,
+    rows: Vec<SeededRow>,
+}
+
+/// A row the drill inserted, by the values it was given.
+struct SeededRow {
+    table: String,
+    key: Vec<(String, String)>,
+}
+
+/// Types whose values compare with `=` on every backend.
+fn comparable(data_type: &str) -> bool {
+    let t = data_type.to_ascii_lowercase();
+    [
+        "int", "char", "text", "uuid", "date", "time", "numeric", "decimal", "bool",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
+}
+
+/// Deletes the rows the drill inserted, newest first (children before
+/// parents). Best effort: a row a migration changed or a table it dropped
+/// is passed over; what stays is taken care of by emptying the tables.
+async fn unseed(driver: &mut Driver, rows: &mut Vec<SeededRow>) {
+    while let Some(row) = rows.pop() {
+        let condition: Vec<String> = row
+            .key
+            .iter()
+            .map(|(c, v)| format!("{} = {v}", driver.quote(c)))
+            .collect();
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            driver.quote(&row.table),
+            condition.join(" AND ")
+        );
+        if let Err(e) = driver.execute(&sql).await {
+            tracing::debug!(table = %row.table, error = %e.message, "a seeded row stays");
+        }
+    }
+}
+
+/// Applies a stage's up; when it fails on the rows its tables hold, takes
+/// the drill's own rows out and applies it again, and failing that, empties
+/// the stage's tables and tries once more. `Ok(None)`: applied;
+/// `Ok(Some(e))`: applied only without the rows, `e` the failure on them;
 /// `Err(message)`: it fails on emptied tables too.
 async fn up_emptying(
     runner: &mut Runner,
     version: i64,
     kind: StageKind,
     filter: &Option<BTreeSet<String>>,
+    seeds: &mut Seeds,
 ) -> Result<Result<Option<String>, String>, Error> {
     let Err(on_rows) = runner.up(&up_request(version, kind), &mut |_| {}).await else {
         return Ok(Ok(None));
     };
+    unseed(runner.driver(), &mut seeds.rows).await;
+    if runner
+        .up(&up_request(version, kind), &mut |_| {})
+        .await
+        .is_ok()
+    {
+        return Ok(Ok(Some(on_rows.to_string())));
+    }
     empty_tables(runner.driver(), filter).await?;
     Ok(
         match runner.up(&up_request(version, kind), &mut |_| {}).await {
@@ -707,7 +780,7 @@ async fn empty_tables(driver: &mut Driver, filter: &Option<BTreeSet<String>>) ->
 /// Returns the tables it could not seed, with the reason.
 async fn seed(
     driver: &mut Driver,
-    counter: &mut i64,
+    seeds: &mut Seeds,
     filter: &Option<BTreeSet<String>>,
 ) -> Result<Vec<String>, Error> {
     let mut infos = Vec::new();
@@ -721,7 +794,7 @@ async fn seed(
             let mut cols = Vec::new();
             let mut vals = Vec::new();
             for c in info.columns.iter().filter(|c| !c.generated) {
-                *counter += 1;
+                seeds.counter += 1;
                 let fk = info.foreign_keys.iter().find(|(col, _, _)| col == &c.name);
                 let value = match fk {
                     // SQLite lets a table reference one created later: no
@@ -738,7 +811,7 @@ async fn seed(
                     }
                     Some(_) => None,
                     None if !c.choices.is_empty() => Some(c.choices[row % c.choices.len()].clone()),
-                    None => literal(driver.backend(), &c.data_type, c.max_len, *counter),
+                    None => literal(driver.backend(), &c.data_type, c.max_len, seeds.counter),
                 };
                 match value {
                     Some(v) => {
@@ -781,6 +854,24 @@ async fn seed(
             if let Err(e) = driver.execute(&sql).await {
                 unseeded.push(format!("{}: {}", info.name, e.message));
                 break;
+            }
+            // Remembered by the values that can be compared for equality
+            // (numbers, text, uuids, dates), to take the row out again.
+            let key: Vec<(String, String)> = cols
+                .iter()
+                .zip(&vals)
+                .filter(|(c, _)| {
+                    info.columns.iter().any(|ci| {
+                        &ci.name == *c && ci.choices.is_empty() && comparable(&ci.data_type)
+                    })
+                })
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            if !key.is_empty() {
+                seeds.rows.push(SeededRow {
+                    table: info.name.clone(),
+                    key,
+                });
             }
         }
     }

@@ -968,6 +968,7 @@ pub fn drill(
         from,
         table_prefix: Some(settings.table_prefix.clone()),
         scratch_chosen: scratch_url.is_some(),
+        init_sql: settings.init_sql.clone(),
     };
     let human = out.human() && !settings.quiet;
     let report = tokio()?.block_on(async {

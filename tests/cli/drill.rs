@@ -329,3 +329,29 @@ fn enum_columns_are_seeded_with_their_labels() {
         );
     }
 }
+
+/// The drill applies migrations the way `up` does, init-sql included (a
+/// project whose migrations need it would otherwise fail only in drills).
+#[test]
+fn the_drill_runs_init_sql_like_up() {
+    let db = TestDb::sqlite();
+    let dir = db.write_migrations(&[
+        (
+            "0001_t.up.sql",
+            "CREATE INDEX setup_made_v ON setup_made (v);\n",
+        ),
+        ("0001_t.down.sql", "DROP INDEX setup_made_v;\n"),
+    ]);
+    let init = "CREATE TABLE IF NOT EXISTS setup_made (id INTEGER PRIMARY KEY, v TEXT)";
+    let run = migrate_in(
+        db.dir.path(),
+        &["--source", &dir, "--init-sql", init, "drill"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let without = migrate_in(db.dir.path(), &["--source", &dir, "drill"]);
+    assert!(
+        without.code == 1 && without.stdout.contains("up failed"),
+        "{}",
+        without.all()
+    );
+}
