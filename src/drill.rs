@@ -759,19 +759,32 @@ async fn empty_tables(driver: &mut Driver, filter: &Option<BTreeSet<String>>) ->
     if tables.is_empty() {
         return Ok(());
     }
-    let statements = match driver.backend() {
-        Backend::Postgres => vec![format!("TRUNCATE {} CASCADE", tables.join(", "))],
-        Backend::Mysql => std::iter::once("SET FOREIGN_KEY_CHECKS = 0".to_string())
-            .chain(tables.iter().map(|t| format!("DELETE FROM {t}")))
-            .chain(std::iter::once("SET FOREIGN_KEY_CHECKS = 1".to_string()))
-            .collect(),
-        Backend::Sqlite => std::iter::once("PRAGMA foreign_keys = OFF".to_string())
-            .chain(tables.iter().map(|t| format!("DELETE FROM {t}")))
-            .chain(std::iter::once("PRAGMA foreign_keys = ON".to_string()))
-            .collect(),
+    // Table by table, best effort: a table that refuses (a trigger that
+    // forbids it) keeps its rows, and the up's retry says what that means.
+    let (before, verb, after) = match driver.backend() {
+        Backend::Postgres => (None, "TRUNCATE", None),
+        Backend::Mysql => (
+            Some("SET FOREIGN_KEY_CHECKS = 0"),
+            "DELETE FROM",
+            Some("SET FOREIGN_KEY_CHECKS = 1"),
+        ),
+        Backend::Sqlite => (
+            Some("PRAGMA foreign_keys = OFF"),
+            "DELETE FROM",
+            Some("PRAGMA foreign_keys = ON"),
+        ),
     };
-    for sql in statements {
-        driver.exec_internal(&sql, "emptying the tables").await?;
+    let cascade = if verb == "TRUNCATE" { " CASCADE" } else { "" };
+    if let Some(sql) = before {
+        driver.exec_internal(sql, "emptying the tables").await?;
+    }
+    for t in &tables {
+        if let Err(e) = driver.execute(&format!("{verb} {t}{cascade}")).await {
+            tracing::debug!(table = %t, error = %e.message, "a table kept its rows");
+        }
+    }
+    if let Some(sql) = after {
+        driver.exec_internal(sql, "emptying the tables").await?;
     }
     Ok(())
 }

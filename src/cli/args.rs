@@ -181,8 +181,9 @@ pub enum Command {
         after_help = "Examples:\n  migrate drill                                        in memory on SQLite\n  migrate drill --database-url postgres://ci@localhost/postgres   in a new database, dropped after\n  migrate drill --from 20240101120000 --format json"
     )]
     Drill {
-        /// Apply the migrations before this version without drilling them.
-        #[arg(long, value_name = "VERSION")]
+        /// Apply the migrations before this version without drilling them
+        /// (as written in the file name: 20240101120000 or 2024-01-01-120000).
+        #[arg(long, value_name = "VERSION", value_parser = version_arg)]
         from: Option<i64>,
         /// Where scratch databases go (a server you can spare); the drill refuses
         /// the --database-url server when its database holds a migrate history.
@@ -481,4 +482,21 @@ pub enum CheckpointCommand {
         /// Its name.
         name: String,
     },
+}
+
+/// A version as written in a file name: digits, with dashes in diesel's
+/// `2024-01-01-120000` style.
+fn version_arg(text: &str) -> Result<i64, String> {
+    if text.is_empty()
+        || !text.starts_with(|c: char| c.is_ascii_digit())
+        || !text.chars().all(|c| c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "`{text}` is not a version: digits, as in the file name (20240101120000 or 2024-01-01-120000)"
+        ));
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .map_err(|_| format!("version {text} is too large"))
 }

@@ -355,3 +355,41 @@ fn the_drill_runs_init_sql_like_up() {
         without.all()
     );
 }
+
+/// `--from` takes a version as its file name writes it, diesel's dashes too.
+#[test]
+fn drill_from_takes_the_version_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, table) in [("2024-01-01-000001_a", "a"), ("2024-02-01-000001_b", "b")] {
+        let m = dir.path().join(name);
+        std::fs::create_dir(&m).unwrap();
+        std::fs::write(
+            m.join("up.sql"),
+            format!("CREATE TABLE {table} (id INT);\n"),
+        )
+        .unwrap();
+        std::fs::write(m.join("down.sql"), format!("DROP TABLE {table};\n")).unwrap();
+    }
+    let s = dir.path().to_str().unwrap();
+    let args = [
+        "--source",
+        s,
+        "drill",
+        "--from",
+        "2024-02-01-000001",
+        "--format",
+        "json",
+    ];
+    let run = migrate_in(dir.path(), &args);
+    let v: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.all()));
+    let drilled: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["migration"].as_str().unwrap())
+        .collect();
+    assert_eq!(drilled, ["2024-02-01-000001_b"], "{}", run.all());
+    let bad = migrate_in(dir.path(), &["--source", s, "drill", "--from", "b"]).code(2);
+    assert!(bad.stderr.contains("`b` is not a version"), "{}", bad.all());
+}
