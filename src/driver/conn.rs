@@ -368,20 +368,28 @@ impl Row {
         let mut vals = Vec::with_capacity(row.len());
         for (i, column) in row.columns().iter().enumerate() {
             names.push(column.name().to_string());
-            if row.try_get_raw(i)?.is_null() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
                 vals.push(Val::Null);
                 continue;
             }
-            let val = if let Ok(v) = row.try_get::<i64, _>(i) {
-                Val::Int(v)
-            } else if let Ok(v) = row.try_get::<i32, _>(i) {
-                Val::Int(v.into())
-            } else if let Ok(v) = row.try_get::<i16, _>(i) {
-                Val::Int(v.into())
-            } else if let Ok(v) = row.try_get::<bool, _>(i) {
-                Val::Int(v.into())
-            } else if let Ok(v) = row.try_get::<String, _>(i) {
-                Val::Text(v)
+            // Decoded as the type the value is, found without decoding: a
+            // failed decode costs a formatted error, and a drill reads
+            // hundreds of thousands of cells.
+            let ty = sqlx::ValueRef::type_info(&raw).into_owned();
+            let is = |compatible: fn(&<R::Database as sqlx::Database>::TypeInfo) -> bool| {
+                compatible(&ty)
+            };
+            let val = if is(<i64 as Type<R::Database>>::compatible) {
+                Val::Int(row.try_get::<i64, _>(i)?)
+            } else if is(<i32 as Type<R::Database>>::compatible) {
+                Val::Int(row.try_get::<i32, _>(i)?.into())
+            } else if is(<i16 as Type<R::Database>>::compatible) {
+                Val::Int(row.try_get::<i16, _>(i)?.into())
+            } else if is(<bool as Type<R::Database>>::compatible) {
+                Val::Int(row.try_get::<bool, _>(i)?.into())
+            } else if is(<String as Type<R::Database>>::compatible) {
+                Val::Text(row.try_get::<String, _>(i)?)
             } else if let Ok(v) = row.try_get::<Vec<u8>, _>(i) {
                 Val::Text(String::from_utf8(v).map_err(|e| sqlx::Error::ColumnDecode {
                     index: column.name().to_string(),

@@ -225,8 +225,9 @@ impl Driver {
     /// (and whatever hangs on them) left out. Sorted.
     pub async fn schema_items(&mut self) -> Result<Vec<SchemaItem>, Error> {
         let queries: &[&str] = match self.backend {
+            // Tables come with their columns (below): one query fewer per
+            // snapshot, and a drill takes three snapshots a stage.
             Backend::Sqlite => &[
-                "SELECT 'table', name, name, '' FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'",
                 "SELECT 'column', m.name, m.name || '.' || c.name, \
                  c.type || CASE WHEN c.\"notnull\" = 1 THEN ' NOT NULL' ELSE '' END || coalesce(' DEFAULT ' || c.dflt_value, '') || CASE WHEN c.pk > 0 THEN ' PRIMARY KEY' ELSE '' END \
                  FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite%'",
@@ -323,6 +324,22 @@ impl Driver {
                         }
                     }
                 }
+            }
+        }
+        if self.backend == Backend::Sqlite {
+            let tables: Vec<String> = out
+                .values()
+                .filter(|i| i.kind == "column")
+                .filter_map(|i| i.table.clone())
+                .collect();
+            for t in tables {
+                out.entry(("table".to_string(), t.clone()))
+                    .or_insert_with(|| SchemaItem {
+                        kind: "table".into(),
+                        table: Some(t.clone()),
+                        name: t,
+                        definition: String::new(),
+                    });
             }
         }
         let mut out: Vec<SchemaItem> = out.into_values().collect();
