@@ -427,31 +427,56 @@ impl Runner {
             .cloned()
             .collect();
         let mut done = Vec::new();
+        // Column archives of one table go back in one statement when they
+        // can (a row rewritten once, not once per column), in the order
+        // they would have gone one by one: a column joins the group of the
+        // last thing restored into its table only when that is a group of
+        // columns with the same key (a table's rows put back in between
+        // keep their place). The rest, and any group that cannot, one by one.
+        let mut units: Vec<Vec<ArchiveRecord>> = Vec::new();
         for a in pending {
-            if let Some(rows) = self.driver.restore(&a, &now()).await? {
-                let gone = a.row_count - rows;
-                let skipped = if gone <= 0 {
-                    String::new()
-                } else if a.column.is_some() {
-                    format!(" ({gone} archived rows no longer exist and were skipped)")
-                } else {
-                    tracing::warn!(table = %a.table, rows = gone, archive = %a.archive_table, "archived rows not restored: their key exists again");
-                    format!(
-                        " ({gone} archived rows were not restored because a row with the same key exists again; they stay in {}, which `archive purge --restored-only` keeps)",
-                        a.archive_table
-                    )
-                };
-                done.push(format!(
-                    "restored {rows} rows of {} from {}{skipped}",
-                    a.label(),
-                    a.archive_table
-                ));
-                if let Some(kept) = self.archives.iter_mut().find(|k| k.id == a.id) {
-                    kept.restored_at = Some(now());
+            let last_same_table = units
+                .iter_mut()
+                .rev()
+                .find(|u| u[0].table_sql == a.table_sql);
+            match last_same_table {
+                Some(u)
+                    if a.column.is_some()
+                        && u[0].column.is_some()
+                        && u[0].key_columns == a.key_columns =>
+                {
+                    u.push(a)
+                }
+                _ => units.push(vec![a]),
+            }
+        }
+        for unit in units {
+            let grouped = if unit.len() > 1 {
+                self.driver.restore_columns(&unit, &now()).await?
+            } else {
+                None
+            };
+            if let Some(rows) = grouped {
+                for a in &unit {
+                    done.push(restored_message(a, rows));
+                    self.mark_restored(a);
+                }
+                continue;
+            }
+            for a in unit {
+                if let Some(rows) = self.driver.restore(&a, &now()).await? {
+                    done.push(restored_message(&a, rows));
+                    self.mark_restored(&a);
                 }
             }
         }
         Ok(done)
+    }
+
+    fn mark_restored(&mut self, a: &ArchiveRecord) {
+        if let Some(kept) = self.archives.iter_mut().find(|k| k.id == a.id) {
+            kept.restored_at = Some(now());
+        }
     }
 
     pub(super) async fn execute(
@@ -759,6 +784,27 @@ pub(super) fn no_key_message(t: &ArchiveTarget) -> String {
         "cannot archive {}: {} has no primary key (or unique NOT NULL key) to restore rows by. Add one in an earlier migration; nothing was run",
         t.label(),
         t.table
+    )
+}
+
+/// What a restore did, for the report and the event log.
+fn restored_message(a: &ArchiveRecord, rows: i64) -> String {
+    let gone = a.row_count - rows;
+    let skipped = if gone <= 0 {
+        String::new()
+    } else if a.column.is_some() {
+        format!(" ({gone} archived rows no longer exist and were skipped)")
+    } else {
+        tracing::warn!(table = %a.table, rows = gone, archive = %a.archive_table, "archived rows not restored: their key exists again");
+        format!(
+            " ({gone} archived rows were not restored because a row with the same key exists again; they stay in {}, which `archive purge --restored-only` keeps)",
+            a.archive_table
+        )
+    };
+    format!(
+        "restored {rows} rows of {} from {}{skipped}",
+        a.label(),
+        a.archive_table
     )
 }
 

@@ -491,3 +491,59 @@ fn a_drop_that_times_out_leaves_no_archive_behind() {
     db.migrate(&["--source", s, "down", "--yes"]).ok();
     assert_eq!(db.strings("SELECT note FROM t"), ["new"]);
 }
+
+/// Columns a stage archived from one table go back in one statement, with
+/// every value (NULLs too), and in the order one-by-one restores would take:
+/// a table whose rows come back first, its columns after.
+#[test]
+fn several_archived_columns_come_back_together_and_in_order() {
+    for db in TestDb::all() {
+        let dir = db.write_migrations(&[
+            (
+                "0001_t.up.sql",
+                "CREATE TABLE t (id INT PRIMARY KEY, a TEXT, b INT, c TEXT);\nCREATE TABLE u (id INT PRIMARY KEY, x TEXT, y INT);\n",
+            ),
+            (
+                "0001_t.down.sql",
+                "-- migrate:allow lossy-down: test tables\nDROP TABLE t;\n-- migrate:allow lossy-down: test tables\nDROP TABLE u;\n",
+            ),
+            (
+                "0002_drop.up.sql",
+                "-- migrate:archive\nALTER TABLE t DROP COLUMN a;\n-- migrate:archive\nALTER TABLE t DROP COLUMN b;\n-- migrate:archive\nALTER TABLE t DROP COLUMN c;\n\
+                 -- migrate:archive\nALTER TABLE u DROP COLUMN x;\n-- migrate:archive\nALTER TABLE u DROP COLUMN y;\n-- migrate:archive\nDROP TABLE u;\n",
+            ),
+            (
+                "0002_drop.down.sql",
+                "CREATE TABLE u (id INT PRIMARY KEY);\nALTER TABLE u ADD COLUMN x TEXT;\nALTER TABLE u ADD COLUMN y INT;\n\
+                 ALTER TABLE t ADD COLUMN c TEXT;\nALTER TABLE t ADD COLUMN b INT;\nALTER TABLE t ADD COLUMN a TEXT;\n",
+            ),
+        ]);
+        let s = dir.as_str();
+        db.migrate(&["--source", s, "up", "--to", "1"]).ok();
+        db.execute("INSERT INTO t (id, a, b, c) VALUES (1, 'one', 10, 'uno'), (2, NULL, 20, NULL), (3, 'three', NULL, 'tres')");
+        db.execute("INSERT INTO u (id, x, y) VALUES (1, 'ex', 7), (2, NULL, NULL)");
+        let dump = |db: &TestDb| {
+            let (t, u) = match db.kind {
+                Kind::Mysql => (
+                    "SELECT CONCAT(id, ':', COALESCE(a, 'NULL'), ':', COALESCE(b, 'NULL'), ':', COALESCE(c, 'NULL')) FROM t ORDER BY id",
+                    "SELECT CONCAT(id, ':', COALESCE(x, 'NULL'), ':', COALESCE(y, 'NULL')) FROM u ORDER BY id",
+                ),
+                _ => (
+                    "SELECT CAST(id AS TEXT) || ':' || COALESCE(a, 'NULL') || ':' || COALESCE(CAST(b AS TEXT), 'NULL') || ':' || COALESCE(c, 'NULL') FROM t ORDER BY id",
+                    "SELECT CAST(id AS TEXT) || ':' || COALESCE(x, 'NULL') || ':' || COALESCE(CAST(y AS TEXT), 'NULL') FROM u ORDER BY id",
+                ),
+            };
+            (db.strings(t), db.strings(u))
+        };
+        let before = dump(&db);
+        db.migrate(&["--source", s, "up"]).ok();
+        let run = db.migrate(&["--source", s, "down", "--yes"]).ok();
+        assert!(
+            run.all().contains("restored 3 rows of t.a"),
+            "{:?}: {}",
+            db.kind,
+            run.all()
+        );
+        assert_eq!(dump(&db), before, "{:?}", db.kind);
+    }
+}
