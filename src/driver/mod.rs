@@ -257,6 +257,9 @@ enum RunnerLock {
     None,
 }
 
+/// How long a read-only command waits for SQLite's write lock.
+const READ_ONLY_BUSY_WAIT: Duration = Duration::from_millis(500);
+
 /// A connection to the database being migrated.
 pub struct Driver {
     backend: Backend,
@@ -392,12 +395,16 @@ impl Driver {
             _memory_turn: memory_turn,
         };
         if backend == Backend::Sqlite {
-            // In-process, so free: readers (`status`) wait for a writer
-            // instead of failing with "database is locked".
-            let pragma = format!(
-                "PRAGMA busy_timeout = {}",
-                options.lock_timeout.as_millis().max(1)
-            );
+            // In-process, so free: readers wait for a writer instead of
+            // failing with "database is locked". Read-only commands
+            // (`status`, `log`) wait briefly: a stage holding the write
+            // lock for minutes is reported as such, not waited for.
+            let wait = if options.must_exist {
+                options.lock_timeout.min(READ_ONLY_BUSY_WAIT)
+            } else {
+                options.lock_timeout
+            };
+            let pragma = format!("PRAGMA busy_timeout = {}", wait.as_millis().max(1));
             driver
                 .exec_internal(&pragma, "setting up the session")
                 .await?;

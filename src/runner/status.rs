@@ -5,7 +5,35 @@ use super::*;
 impl Runner {
     /// Every migration and stage: applied, pending or failed, with drift.
     pub async fn status(&mut self) -> Result<Status, Error> {
-        let history = self.history().await?;
+        let history = match self.history().await {
+            Ok(h) => h,
+            // SQLite: a stage writing in its transaction holds the database's
+            // write lock, and nothing can be read until it commits. Say who
+            // holds it rather than wait.
+            Err(Error::Database { url, message, .. })
+                if self.driver.backend() == crate::driver::Backend::Sqlite
+                    && message.contains("database is locked") =>
+            {
+                let holder = match self.driver.lock(Duration::ZERO).await {
+                    Err(Error::LockTimeout { holder, .. }) => {
+                        holder.unwrap_or_else(|| "another migrate run".into())
+                    }
+                    Ok(()) => {
+                        self.driver.unlock().await;
+                        "another program (not a migrate run)".into()
+                    }
+                    Err(_) => "another program".into(),
+                };
+                return Err(Error::Database {
+                    url,
+                    doing: "reading the history".into(),
+                    message: format!(
+                        "the database is being written by {holder}, which holds SQLite's write lock (a stage in progress, most likely): the history can be read once that commits. Run status again in a moment; `migrate log` then shows what ran"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let mut status = status_of(&self.source, &history);
         if status.failed == 0 {
             // A stage in a transaction shows `pending` until it commits:

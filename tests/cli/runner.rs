@@ -1540,3 +1540,52 @@ fn database_create_and_drop_as_sqlx_cli_does_with_a_guard_on_migrated_databases(
         assert!(run.stdout.contains("does not exist"), "{}", run.all());
     }
 }
+
+/// SQLite: a stage whose transaction holds the write lock (it wrote more
+/// than the page cache holds) keeps readers out until it commits. `status`
+/// says who holds it, at once, rather than waiting or printing "database is
+/// locked".
+#[test]
+fn sqlite_status_during_a_writing_stage_names_the_writer_at_once() {
+    let db = TestDb::sqlite();
+    let dir = db.write_migrations(&[
+        (
+            "0001_slow.up.sql",
+            "PRAGMA cache_size = 1;\nCREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO t (v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT printf('%0100d', x) FROM c;\n\
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000000) SELECT count(*) FROM c;\n",
+        ),
+        (
+            "0001_slow.down.sql",
+            "-- migrate:allow lossy-down: test table\nDROP TABLE t;\n",
+        ),
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["--database-url", &db.url, "--source", &dir, "up"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = false;
+    while child.try_wait().unwrap().is_none() {
+        let started = Instant::now();
+        let st = db.migrate(&["--source", &dir, "status"]);
+        if st.code == 1 {
+            assert!(
+                st.stderr.contains("is being written by process")
+                    && st.stderr.contains("holds SQLite's write lock")
+                    && !st.stderr.contains("database is locked"),
+                "{}",
+                st.all()
+            );
+            assert!(started.elapsed() < Duration::from_secs(3), "status waited");
+            seen = true;
+        } else {
+            assert_eq!(st.code, 0, "{}", st.all());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen, "never saw the stage holding the write lock");
+    db.migrate(&["--source", &dir, "status"]).ok();
+}
