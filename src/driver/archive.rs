@@ -486,21 +486,10 @@ impl Driver {
                         // with any update unless the update sets it: set it
                         // to itself, so only the restored column changes.
                         let auto: Vec<String> = self
-                            .strings(
-                                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                                 WHERE table_schema = DATABASE() AND table_name = ? AND LOWER(extra) LIKE '%on update%'",
-                                &[&a.table],
-                                "restoring an archive",
-                            )
-                            .await
-                            .map_err(|e| DbError::of(&e))?
+                            .keep_on_update_columns(&a.table, std::slice::from_ref(column))
+                            .await?
                             .into_iter()
-                            .filter_map(|r| r.into_iter().next())
-                            .filter(|name| name != column)
-                            .map(|name| {
-                                let q = self.quote(&name);
-                                format!(", t.{q} = t.{q}")
-                            })
+                            .map(|set| format!(", {set}"))
                             .collect();
                         let update = format!(
                             "UPDATE {} AS t JOIN {} AS a ON {on} SET t.{c} = a.{c}{}",
@@ -574,6 +563,33 @@ impl Driver {
         };
         self.mark_restored(a, now, rows).await?;
         Ok(Some(rows))
+    }
+
+    /// MySQL: a column with `ON UPDATE CURRENT_TIMESTAMP` changes with any
+    /// update unless the update sets it; `t.c = t.c` for each (but the
+    /// restored ones), so a restore changes only what it restores.
+    async fn keep_on_update_columns(
+        &mut self,
+        table: &str,
+        restored: &[String],
+    ) -> Result<Vec<String>, DbError> {
+        Ok(self
+            .strings(
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND LOWER(extra) LIKE '%on update%'",
+                &[table],
+                "restoring an archive",
+            )
+            .await
+            .map_err(|e| DbError::of(&e))?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .filter(|name| !restored.contains(name))
+            .map(|name| {
+                let q = self.quote(&name);
+                format!("t.{q} = t.{q}")
+            })
+            .collect())
     }
 
     async fn mark_restored(
@@ -675,23 +691,7 @@ impl Driver {
                 .await
                 .map_err(|e| self.db_error(e))?;
                 // ON UPDATE CURRENT_TIMESTAMP columns keep their values.
-                let auto: Vec<String> = self
-                    .strings(
-                        "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                         WHERE table_schema = DATABASE() AND table_name = ? AND LOWER(extra) LIKE '%on update%'",
-                        &[&first.table],
-                        "restoring an archive",
-                    )
-                    .await
-                    .map_err(|e| DbError::of(&e))?
-                    .into_iter()
-                    .filter_map(|r| r.into_iter().next())
-                    .filter(|name| !restored.contains(name))
-                    .map(|name| {
-                        let q = self.quote(&name);
-                        format!("t.{q} = t.{q}")
-                    })
-                    .collect();
+                let auto = self.keep_on_update_columns(&first.table, &restored).await?;
                 let sets: Vec<String> = restored
                     .iter()
                     .enumerate()

@@ -1100,16 +1100,7 @@ impl Driver {
         let mut session = match self.backend {
             Backend::Sqlite => None,
             Backend::Postgres | Backend::Mysql if spare.is_some() => spare,
-            Backend::Postgres | Backend::Mysql => Some(
-                connect_raw(
-                    self.backend,
-                    &self.url,
-                    &self.redacted_url,
-                    &self.secrets,
-                    self.connect_timeout,
-                )
-                .await?,
-            ),
+            Backend::Postgres | Backend::Mysql => Some(self.new_session().await?),
         };
         loop {
             let got = match (&mut session, self.backend) {
@@ -1155,16 +1146,7 @@ impl Driver {
                 Ok(false) => {}
                 Err(_) if from_spare => {
                     from_spare = false;
-                    session = Some(
-                        connect_raw(
-                            self.backend,
-                            &self.url,
-                            &self.redacted_url,
-                            &self.secrets,
-                            self.connect_timeout,
-                        )
-                        .await?,
-                    );
+                    session = Some(self.new_session().await?);
                     continue;
                 }
                 Err(e) => return Err(self.internal("taking the runner lock", e)),
@@ -1193,6 +1175,18 @@ impl Driver {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// A second connection to the same database, for the runner lock.
+    async fn new_session(&self) -> Result<Conn, Error> {
+        connect_raw(
+            self.backend,
+            &self.url,
+            &self.redacted_url,
+            &self.secrets,
+            self.connect_timeout,
+        )
+        .await
     }
 
     /// Releases the runner lock.
