@@ -393,3 +393,22 @@ fn drill_from_takes_the_version_as_written() {
     let bad = migrate_in(dir.path(), &["--source", s, "drill", "--from", "b"]).code(2);
     assert!(bad.stderr.contains("`b` is not a version"), "{}", bad.all());
 }
+
+/// PostgreSQL: a column's collation and type change between the drill's
+/// snapshots; introspection never reuses a prepared statement whose result
+/// type that invalidates ("cached plan must not change result type").
+#[test]
+fn collation_and_type_changes_do_not_break_introspection() {
+    if !kinds().contains(&Kind::Postgres) {
+        return;
+    }
+    let (run, v) = drill(Kind::Postgres, &fixture("drill/collation_postgres"));
+    assert_eq!(run.code, 0, "{}", run.all());
+    let verdicts: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["ok", "ok", "ok"], "{}", run.stdout);
+}
