@@ -354,33 +354,39 @@ impl Driver {
         table: &TableInfo,
     ) -> Result<(i64, Vec<(String, String)>), Error> {
         let t = self.quote(&table.name);
-        let count = self
-            .text_rows(
-                &format!("SELECT CAST(COUNT(*) AS {}) FROM {t}", self.text_type()),
-                &[],
-            )
-            .await?;
-        let count = count.first().and_then(|r| r[0].parse().ok()).unwrap_or(0);
-        let mut columns = Vec::new();
+        // One round trip a table: the count and every column's sorted
+        // values, each a scalar subquery.
+        let mut parts = vec![format!(
+            "(SELECT CAST(COUNT(*) AS {}) FROM {t})",
+            self.text_type()
+        )];
         for c in &table.columns {
             let q = self.quote(&c.name);
-            let sql = match self.backend {
+            parts.push(match self.backend {
                 Backend::Postgres => format!(
-                    "SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM (SELECT quote_nullable({q}::text) AS v FROM {t}) x"
+                    "(SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM (SELECT quote_nullable({q}::text) AS v FROM {t}) x)"
                 ),
                 Backend::Mysql => format!(
-                    "SELECT CAST(COALESCE(GROUP_CONCAT(v ORDER BY v SEPARATOR ','), '') AS CHAR) FROM (SELECT CAST(QUOTE({q}) AS CHAR) AS v FROM {t}) x"
+                    "(SELECT CAST(COALESCE(GROUP_CONCAT(v ORDER BY v SEPARATOR ','), '') AS CHAR) FROM (SELECT CAST(QUOTE({q}) AS CHAR) AS v FROM {t}) x)"
                 ),
                 Backend::Sqlite => format!(
-                    "SELECT coalesce(group_concat(v, ','), '') FROM (SELECT quote({q}) AS v FROM {t} ORDER BY 1)"
+                    "(SELECT coalesce(group_concat(v, ','), '') FROM (SELECT quote({q}) AS v FROM {t} ORDER BY 1))"
                 ),
-            };
-            let v = self.text_rows(&sql, &[]).await?;
-            columns.push((
-                c.name.clone(),
-                v.first().map(|r| r[0].clone()).unwrap_or_default(),
-            ));
+            });
         }
+        let row = self
+            .text_rows(&format!("SELECT {}", parts.join(", ")), &[])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let count = row.first().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let columns = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), row.get(i + 1).cloned().unwrap_or_default()))
+            .collect();
         Ok((count, columns))
     }
 
