@@ -112,7 +112,12 @@ fn sigkill_at_many_points_loses_nothing() {
                 // it notices the disconnect and frees its lock: read the
                 // history once that statement has landed, as the next run,
                 // which waits for the lock, would.
-                let free = "SELECT COALESCE(CAST(IS_USED_LOCK(CONCAT('migrate:', DATABASE(), ':_migrate_')) AS CHAR), 'free')";
+                // The lock lives on a connection of its own: the killed
+                // run's other connection may still be finishing its last
+                // statement after the lock is freed, so wait for both.
+                let free = "SELECT CASE WHEN IS_USED_LOCK(CONCAT('migrate:', DATABASE(), ':_migrate_')) IS NULL \
+                            AND (SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()) = 0 \
+                            THEN 'free' ELSE 'busy' END";
                 let started = std::time::Instant::now();
                 while db.strings(free) != ["free"] {
                     assert!(
