@@ -835,8 +835,202 @@ fn tokens_op(statement: &Statement, script: &str) -> Op {
     Op::Other
 }
 
+/// The values a CHECK constraint allows a column, when it lists them:
+/// `status IN ('a', 'b')`, PostgreSQL's `status = ANY (ARRAY['a'::text,
+/// 'b'::text])`, `status = 'a' OR status = 'b'`, and such conditions joined
+/// by AND. `check` is the condition, with or without the `CHECK` keyword
+/// and its parentheses. Each value is a SQL literal; column names are
+/// normalised. Anything else allows no list: an empty result.
+pub fn check_choices(check: &str, dialect: Dialect) -> Vec<(String, Vec<String>)> {
+    let text = check.trim();
+    let text = text
+        .strip_prefix("CHECK")
+        .or_else(|| text.strip_prefix("check"))
+        .unwrap_or(text);
+    let sp = sp_dialect(dialect);
+    let Ok(expr) = Parser::new(sp.as_ref())
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    choices_of(&expr, &mut out);
+    out
+}
+
+/// The CHECK choices of every column of a `CREATE TABLE` (SQLite keeps the
+/// statement as written).
+pub fn create_table_choices(sql: &str, dialect: Dialect) -> Vec<(String, Vec<String>)> {
+    let sp = sp_dialect(dialect);
+    let Ok(statements) = Parser::parse_sql(sp.as_ref(), sql) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in &statements {
+        let Ast::CreateTable(t) = s else { continue };
+        for c in &t.columns {
+            for o in &c.options {
+                if let ColumnOption::Check(check) = &o.option {
+                    choices_of(&check.expr, &mut out);
+                }
+            }
+        }
+        for tc in &t.constraints {
+            if let TableConstraint::Check(check) = tc {
+                choices_of(&check.expr, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn choices_of(e: &Expr, out: &mut Vec<(String, Vec<String>)>) {
+    let column = |e: &Expr| match strip(e) {
+        Expr::Identifier(i) => Some(norm(&i.to_string())),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| norm(&i.to_string())),
+        _ => None,
+    };
+    match strip(e) {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            choices_of(left, out);
+            choices_of(right, out);
+        }
+        Expr::In {
+            expr,
+            target: ast::InTarget::List(list),
+            negated: false,
+            ..
+        } => {
+            if let (Some(c), Some(values)) = (column(expr), literals(list)) {
+                out.push((c, values));
+            }
+        }
+        Expr::AnyOp {
+            left,
+            compare_op: ast::BinaryOperator::Eq,
+            right,
+            ..
+        } => {
+            if let (Some(c), Expr::Array(a)) = (column(left), strip(right))
+                && let Some(values) = literals(&a.elem)
+            {
+                out.push((c, values));
+            }
+        }
+        Expr::BinaryOp {
+            op: ast::BinaryOperator::Or,
+            ..
+        } => {
+            // `c = 'a' OR c = 'b' OR ...` on one column.
+            let mut values = Vec::new();
+            let mut col = None;
+            let mut stack = vec![strip(e)];
+            while let Some(x) = stack.pop() {
+                match x {
+                    Expr::BinaryOp {
+                        left,
+                        op: ast::BinaryOperator::Or,
+                        right,
+                    } => {
+                        stack.push(strip(right));
+                        stack.push(strip(left));
+                    }
+                    Expr::BinaryOp {
+                        left,
+                        op: ast::BinaryOperator::Eq,
+                        right,
+                    } => match (column(left), literals(std::slice::from_ref(right.as_ref()))) {
+                        (Some(c), Some(v)) if col.as_ref().is_none_or(|k| k == &c) => {
+                            col = Some(c);
+                            values.extend(v);
+                        }
+                        _ => return,
+                    },
+                    _ => return,
+                }
+            }
+            if let Some(c) = col {
+                out.push((c, values));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parentheses and casts around an expression, taken off.
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Nested(inner) => strip(inner),
+        Expr::Cast { expr, .. } => strip(expr),
+        other => other,
+    }
+}
+
+/// Literals (strings and numbers, casts taken off), as SQL; `None` if any
+/// item is not one.
+fn literals(items: &[Expr]) -> Option<Vec<String>> {
+    items
+        .iter()
+        .map(|i| match strip(i) {
+            Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) => Some(format!("'{}'", s.replace('\'', "''"))),
+                ast::Value::Number(n, _) => Some(n.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn check_choices_read_lists_in_each_spelling() {
+        use super::{check_choices, create_table_choices};
+        let pg = "CHECK ((status = ANY (ARRAY['calm'::text, 'it''s busy'::text])))";
+        assert_eq!(
+            check_choices(pg, Dialect::Postgres),
+            [(
+                "status".to_string(),
+                vec!["'calm'".to_string(), "'it''s busy'".to_string()]
+            )]
+        );
+        assert_eq!(
+            check_choices("`Kind` in ('a','b') AND n IN (1, 2)", Dialect::Mysql),
+            [
+                (
+                    "Kind".to_string(),
+                    vec!["'a'".to_string(), "'b'".to_string()]
+                ),
+                ("n".to_string(), vec!["1".to_string(), "2".to_string()])
+            ]
+        );
+        assert_eq!(
+            check_choices(
+                "CHECK (((k = 'x'::text) OR (k = 'y'::text)))",
+                Dialect::Postgres
+            ),
+            [("k".to_string(), vec!["'x'".to_string(), "'y'".to_string()])]
+        );
+        assert!(check_choices("CHECK ((n > 0))", Dialect::Postgres).is_empty());
+        assert!(check_choices("CHECK ((a = 'x') OR (b = 'y'))", Dialect::Postgres).is_empty());
+        assert_eq!(
+            create_table_choices(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT NOT NULL CHECK (s IN ('on', 'off')))",
+                Dialect::Sqlite
+            ),
+            [(
+                "s".to_string(),
+                vec!["'on'".to_string(), "'off'".to_string()]
+            )]
+        );
+    }
+
     use super::*;
     use crate::sql::split;
 

@@ -7,6 +7,7 @@ use super::conn::query;
 
 use super::{Backend, Driver};
 use crate::error::Error;
+use crate::sql::Dialect;
 
 /// A column as the database reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +167,9 @@ impl Driver {
                  AND (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END) IN ('varchar'::regtype, 'bpchar'::regtype) \
                  THEN ((CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END) - 4)::text ELSE '0' END, \
                  CASE WHEN a.attidentity = 'a' OR a.attgenerated = 's' THEN 'y' ELSE 'n' END, \
-                 CASE WHEN t.typtype = 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) END \
+                 CASE WHEN t.typtype = 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) END, \
+                 (SELECT string_agg(substr(pg_get_constraintdef(co.oid), 7), ' AND ') FROM pg_constraint co \
+                 WHERE co.conrelid = a.attrelid AND co.contype = 'c' AND co.conkey = ARRAY[a.attnum]) \
                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                  WHERE a.attrelid = (SELECT c.oid FROM pg_class c WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace) \
                  AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
@@ -180,28 +183,51 @@ impl Driver {
             Backend::Mysql => (
                 "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(is_nullable AS CHAR), CAST(COALESCE(character_maximum_length, 0) AS CHAR), \
                  CASE WHEN extra LIKE '%GENERATED%' THEN 'y' ELSE 'n' END, \
-                 CAST(IF(data_type = 'enum', SUBSTRING(column_type, 6, CHAR_LENGTH(column_type) - 6), '') AS CHAR) \
+                 CAST(IF(data_type = 'enum', SUBSTRING(column_type, 6, CHAR_LENGTH(column_type) - 6), '') AS CHAR), '' \
                  FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
                 "SELECT CAST(column_name AS CHAR), CAST(referenced_table_name AS CHAR), CAST(referenced_column_name AS CHAR) \
                  FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL",
             ),
             Backend::Sqlite => (
-                "SELECT name, type, CASE WHEN \"notnull\" = 1 THEN 'NO' ELSE 'YES' END, '0', CASE WHEN hidden IN (2, 3) THEN 'y' ELSE 'n' END, '' \
-                 FROM pragma_table_xinfo(?) WHERE hidden != 1 ORDER BY cid",
+                "SELECT name, type, CASE WHEN \"notnull\" = 1 THEN 'NO' ELSE 'YES' END, '0', CASE WHEN hidden IN (2, 3) THEN 'y' ELSE 'n' END, '', \
+                 (SELECT sql FROM sqlite_master WHERE type = 'table' AND name = x.arg) \
+                 FROM pragma_table_xinfo(?) AS x WHERE hidden != 1 ORDER BY cid",
                 "SELECT \"from\", \"table\", COALESCE(\"to\", '') FROM pragma_foreign_key_list(?)",
             ),
         };
-        let columns = self
-            .text_rows(cols, &[table])
-            .await?
+        let rows = self.text_rows(cols, &[table]).await?;
+        // Values a CHECK lists (`status IN ('a', 'b')`) count as the
+        // column's choices, like an enum's labels: PostgreSQL gives each
+        // column's one-column checks, SQLite the table's statement.
+        let checks: Vec<(String, Vec<String>)> = match self.backend {
+            Backend::Postgres => rows
+                .iter()
+                .flat_map(|r| crate::check::ir::check_choices(&r[6], Dialect::Postgres))
+                .collect(),
+            Backend::Sqlite => rows
+                .first()
+                .map(|r| crate::check::ir::create_table_choices(&r[6], Dialect::Sqlite))
+                .unwrap_or_default(),
+            Backend::Mysql => Vec::new(),
+        };
+        let columns = rows
             .into_iter()
-            .map(|r| ColumnInfo {
-                name: r[0].clone(),
-                data_type: r[1].to_ascii_lowercase(),
-                nullable: r[2] == "YES",
-                max_len: r[3].parse().unwrap_or(0),
-                generated: r[4] == "y",
-                choices: literals(&r[5]),
+            .map(|r| {
+                let mut choices = literals(&r[5]);
+                if choices.is_empty()
+                    && let Some((_, listed)) =
+                        checks.iter().find(|(c, _)| c.eq_ignore_ascii_case(&r[0]))
+                {
+                    choices = listed.clone();
+                }
+                ColumnInfo {
+                    name: r[0].clone(),
+                    data_type: r[1].to_ascii_lowercase(),
+                    nullable: r[2] == "YES",
+                    max_len: r[3].parse().unwrap_or(0),
+                    generated: r[4] == "y",
+                    choices,
+                }
             })
             .collect();
         let foreign_keys = self
