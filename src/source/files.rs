@@ -7,10 +7,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A directory entry: its name (`None` when not UTF-8) and its path.
+/// A directory entry: its name (`None` when not UTF-8), its path, and
+/// whether it is a directory when the listing already says so (`None`: ask
+/// [`Files::is_dir`], which follows links).
 pub(super) struct Listed {
     pub name: Option<String>,
     pub path: PathBuf,
+    pub is_dir: Option<bool>,
 }
 
 /// The operations the loader needs.
@@ -35,6 +38,13 @@ impl Files for Disk {
                 entry.map(|e| Listed {
                     name: e.file_name().into_string().ok(),
                     path: e.path(),
+                    // From the directory listing itself (no stat of each
+                    // of a thousand files); a link is followed later.
+                    is_dir: e
+                        .file_type()
+                        .ok()
+                        .filter(|t| !t.is_symlink())
+                        .map(|t| t.is_dir()),
                 })
             })
             .collect())
@@ -118,6 +128,7 @@ impl Files for Tree {
                 Ok(Listed {
                     path: dir.join(&name),
                     name: Some(name),
+                    is_dir: None,
                 })
             })
             .collect())

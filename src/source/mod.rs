@@ -513,11 +513,11 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
             });
         }
     };
-    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    let mut names: Vec<(String, PathBuf, Option<bool>)> = Vec::new();
     for entry in read_dir {
         match entry {
             Ok(entry) => match entry.name {
-                Some(name) => names.push((name, entry.path)),
+                Some(name) => names.push((name, entry.path, entry.is_dir)),
                 None => loader.problem(&entry.path, None, "the file name is not UTF-8: rename it"),
             },
             Err(e) => loader.problem(dir, None, format!("cannot list the directory: {e}")),
@@ -526,11 +526,11 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
     names.sort();
 
     let mut entries = Vec::new();
-    for (name, path) in names {
+    for (name, path, listed_dir) in names {
         if name.starts_with('.') {
             continue;
         }
-        let is_dir = match files.is_dir(&path) {
+        let is_dir = match listed_dir.map_or_else(|| files.is_dir(&path), Ok) {
             Ok(d) => d,
             Err(e) => {
                 loader.problem(
