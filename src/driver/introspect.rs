@@ -198,7 +198,8 @@ impl Driver {
         let rows = self.text_rows(cols, &[table]).await?;
         // Values a CHECK lists (`status IN ('a', 'b')`) count as the
         // column's choices, like an enum's labels: PostgreSQL gives each
-        // column's one-column checks, SQLite the table's statement.
+        // column's one-column checks, SQLite the table's statement, MySQL
+        // and MariaDB the table's check clauses.
         let checks: Vec<(String, Vec<String>)> = match self.backend {
             Backend::Postgres => rows
                 .iter()
@@ -208,7 +209,21 @@ impl Driver {
                 .first()
                 .map(|r| crate::check::ir::create_table_choices(&r[6], Dialect::Sqlite))
                 .unwrap_or_default(),
-            Backend::Mysql => Vec::new(),
+            Backend::Mysql => {
+                let clauses = self
+                    .text_rows(
+                        "SELECT CAST(cc.check_clause AS CHAR) FROM information_schema.table_constraints tc \
+                         JOIN information_schema.check_constraints cc \
+                         ON cc.constraint_schema = tc.constraint_schema AND cc.constraint_name = tc.constraint_name \
+                         WHERE tc.table_schema = DATABASE() AND tc.table_name = ? AND tc.constraint_type = 'CHECK'",
+                        &[table],
+                    )
+                    .await?;
+                clauses
+                    .iter()
+                    .flat_map(|r| crate::check::ir::check_choices(&r[0], Dialect::Mysql))
+                    .collect()
+            }
         };
         let columns = rows
             .into_iter()

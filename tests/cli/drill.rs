@@ -391,16 +391,14 @@ fn collation_and_type_changes_do_not_break_introspection() {
 
 /// Enum columns (quotes and all) and columns whose CHECK lists their values
 /// (`IN (...)`, `= ... OR = ...`) are seeded with one of those values, so
-/// the table gets rows and its later stages are drilled with data. CHECK
-/// lists are read on SQLite and PostgreSQL (MySQL and MariaDB spell their
-/// checks differently and are not read yet).
+/// the table gets rows and its later stages are drilled with data.
 #[test]
 fn enum_and_check_listed_values_are_seeded() {
     for kind in kinds() {
         let cases: &[&str] = match kind {
             Kind::Sqlite => &["drill/check_domain"],
             Kind::Postgres => &["drill/enum_postgres", "drill/check_domain"],
-            Kind::Mysql => &["drill/enum_mysql"],
+            Kind::Mysql => &["drill/enum_mysql", "drill/check_domain"],
         };
         for case in cases {
             let (run, v) = drill(kind, &fixture(case));
