@@ -359,7 +359,8 @@ impl Driver {
                     "the database file {} does not exist: check the path (`migrate up` creates it)",
                     path.display()
                 ),
-                bad_url: false,
+                // A path that names nothing is the URL's mistake: bad input.
+                bad_url: true,
             });
         }
         let conn = connect_raw(

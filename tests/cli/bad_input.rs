@@ -414,7 +414,7 @@ fn read_only_commands_never_create_a_mistyped_sqlite_file() {
                 cmd,
             ],
         )
-        .code(1);
+        .code(2);
         assert!(
             run.stderr.contains("typo.db does not exist"),
             "{cmd}: {}",

@@ -293,10 +293,10 @@ fn every_failure_under_format_json_is_one_json_document_on_stdout() {
             "status",
         ],
     )
-    .code(1);
+    .code(2);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
     assert!(
-        v["error"].as_str().unwrap().contains("does not exist"),
+        v["error"].as_str().unwrap().contains("does not exist") && v["exit_code"] == 2,
         "{v}"
     );
 }
