@@ -473,6 +473,24 @@ impl Runner {
         Ok(done)
     }
 
+    /// The event of a stage that failed, with what failed and how long it ran.
+    async fn log_failure(
+        &mut self,
+        action: &str,
+        step: &Step,
+        detail: String,
+        started: Instant,
+    ) -> Result<(), Error> {
+        self.event(
+            action,
+            Some(step),
+            "failed",
+            Some(detail),
+            Some(started.elapsed()),
+        )
+        .await
+    }
+
     fn mark_restored(&mut self, a: &ArchiveRecord) {
         if let Some(kept) = self.archives.iter_mut().find(|k| k.id == a.id) {
             kept.restored_at = Some(now());
@@ -526,14 +544,7 @@ impl Runner {
                                 continue 'attempt;
                             }
                             let detail = format!("statement {}: {}", i + 1, db.message);
-                            self.event(
-                                action,
-                                Some(step),
-                                "failed",
-                                Some(detail),
-                                Some(started.elapsed()),
-                            )
-                            .await?;
+                            self.log_failure(action, step, detail, started).await?;
                             return Err(self.failure(step, &statements, i, db, true, attempts));
                         }
                     }
@@ -543,14 +554,8 @@ impl Runner {
                     Err(db) => {
                         self.driver.rollback().await;
                         self.reload_archives().await?;
-                        self.event(
-                            action,
-                            Some(step),
-                            "failed",
-                            Some(format!("restore: {}", db.message)),
-                            Some(started.elapsed()),
-                        )
-                        .await?;
+                        self.log_failure(action, step, format!("restore: {}", db.message), started)
+                            .await?;
                         return Err(restore_failure(self, db, true, attempts));
                     }
                 };
@@ -647,14 +652,7 @@ impl Runner {
                                     .await?;
                             }
                             let detail = format!("statement {}: {}", i + 1, db.message);
-                            self.event(
-                                action,
-                                Some(step),
-                                "failed",
-                                Some(detail),
-                                Some(started.elapsed()),
-                            )
-                            .await?;
+                            self.log_failure(action, step, detail, started).await?;
                             let mut failure =
                                 self.failure(step, &statements, i, db, false, attempts);
                             if let Error::StageFailed(f) = &mut failure {
@@ -688,14 +686,8 @@ impl Runner {
                             &RowUpdate::failed(direction, done, Some(&db.message)),
                         )
                         .await?;
-                    self.event(
-                        action,
-                        Some(step),
-                        "failed",
-                        Some(format!("restore: {}", db.message)),
-                        Some(started.elapsed()),
-                    )
-                    .await?;
+                    self.log_failure(action, step, format!("restore: {}", db.message), started)
+                        .await?;
                     return Err(restore_failure(self, db, false, attempts));
                 }
             };

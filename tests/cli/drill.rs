@@ -27,6 +27,16 @@ fn kinds() -> Vec<Kind> {
     k
 }
 
+/// Each stage's verdict, in order.
+fn verdicts(report: &serde_json::Value) -> Vec<&str> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect()
+}
+
 fn drill(kind: Kind, source: &std::path::Path) -> (crate::support::Run, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec![
@@ -250,12 +260,7 @@ fn every_stage_gets_a_verdict_and_data_failures_do_not_stop_the_drill() {
     for kind in kinds() {
         let (run, v) = drill(kind, &fixture("drill/data_dependent"));
         assert_eq!(run.code, 1, "{kind:?}: {}", run.all());
-        let verdicts: Vec<&str> = v["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["verdict"].as_str().unwrap())
-            .collect();
+        let verdicts = verdicts(&v);
         assert_eq!(
             verdicts,
             ["ok", "up-fails-on-data", "ok", "up-failed", "not-reached"],
@@ -380,12 +385,7 @@ fn collation_and_type_changes_do_not_break_introspection() {
     }
     let (run, v) = drill(Kind::Postgres, &fixture("drill/collation_postgres"));
     assert_eq!(run.code, 0, "{}", run.all());
-    let verdicts: Vec<&str> = v["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["verdict"].as_str().unwrap())
-        .collect();
+    let verdicts = verdicts(&v);
     assert_eq!(verdicts, ["ok", "ok", "ok"], "{}", run.stdout);
 }
 
