@@ -262,6 +262,7 @@ fn touched_tables(
                     out.insert(to);
                 }
                 Op::DropIndex { .. }
+                | Op::RenameIndex { .. }
                 | Op::CreateView { .. }
                 | Op::DropView { .. }
                 | Op::NoTransactionOnly { .. } => {}

@@ -40,6 +40,9 @@ pub struct ColumnSpec {
     pub primary_key: bool,
     /// Declared UNIQUE inline.
     pub unique: bool,
+    /// Declared `REFERENCES table` inline: the constraint's name when given,
+    /// and the table.
+    pub references: Option<(Option<String>, String)>,
 }
 
 /// A table constraint.
@@ -108,6 +111,16 @@ pub enum Op {
         concurrently: bool,
         /// IF NOT EXISTS.
         if_not_exists: bool,
+    },
+    /// ALTER INDEX ... RENAME TO (which renames the UNIQUE or PRIMARY KEY
+    /// constraint an index of that name backs).
+    RenameIndex {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+        /// IF EXISTS.
+        if_exists: bool,
     },
     /// DROP INDEX.
     DropIndex {
@@ -218,7 +231,11 @@ pub enum Action {
     },
     /// RENAME TO.
     RenameTo(String),
-    /// Something else.
+    /// An action read with certainty that changes nothing the model holds
+    /// (`VALIDATE CONSTRAINT`, `ALTER CONSTRAINT ... DEFERRABLE`, `OWNER TO`,
+    /// `ENABLE TRIGGER`, `SET STATISTICS`, ...).
+    NoSchemaEffect,
+    /// Something else: the checker cannot tell what it does.
     Other,
 }
 
@@ -227,8 +244,23 @@ pub enum Action {
 pub struct Read {
     /// What it does.
     pub op: Op,
-    /// Why `sqlparser` rejected it, when it did.
+    /// Why the checker could not fully read it, when it could not (the
+    /// parser rejected it, or it is a form the checker does not model): its
+    /// effects were read from its tokens only.
     pub parse_error: Option<String>,
+    /// PostgreSQL's grammar rejects it: the message, and the 1-based line
+    /// and column of the error within the statement.
+    pub syntax_error: Option<(String, u32, u32)>,
+}
+
+impl Read {
+    fn certain(op: Op) -> Read {
+        Read {
+            op,
+            parse_error: None,
+            syntax_error: None,
+        }
+    }
 }
 
 fn sp_dialect(d: Dialect) -> Box<dyn SpDialect> {
@@ -282,6 +314,12 @@ pub fn canonical_type(text: &str) -> String {
     };
     let words: Vec<&str> = upper.split_whitespace().collect();
     let folded = words.join(" ");
+    // `public.mood` is `mood`, and `pg_catalog.int4` is `int4`, on the
+    // default search path.
+    let folded = ["PUBLIC.", "PG_CATALOG."]
+        .iter()
+        .find_map(|q| folded.strip_prefix(q))
+        .map_or(folded.clone(), str::to_string);
     // The name and its arguments (`VARCHAR(20)`, `NUMERIC(10, 2)`).
     let (name, args) = match folded.find('(') {
         Some(i) => (folded[..i].trim().to_string(), folded[i..].replace(' ', "")),
@@ -341,6 +379,7 @@ fn column(def: &ast::ColumnDef) -> ColumnSpec {
         default: None,
         primary_key: false,
         unique: false,
+        references: None,
     };
     for o in &def.options {
         match &o.option {
@@ -351,6 +390,12 @@ fn column(def: &ast::ColumnDef) -> ColumnSpec {
                 c.not_null = true;
             }
             ColumnOption::Unique(_) => c.unique = true,
+            ColumnOption::ForeignKey(fk) => {
+                c.references = Some((
+                    o.name.as_ref().or(fk.name.as_ref()).map(ident),
+                    object(&fk.foreign_table),
+                ))
+            }
             ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
                 c.default.get_or_insert_with(|| "(generated)".into());
             }
@@ -442,6 +487,14 @@ fn lower(stmt: &Ast) -> Op {
         },
         Ast::CreateView(v) => Op::CreateView {
             name: object(&v.name),
+        },
+        Ast::AlterIndex {
+            name,
+            operation: ast::AlterIndexOperation::RenameIndex { index_name },
+        } => Op::RenameIndex {
+            from: object(name),
+            to: object(index_name),
+            if_exists: false,
         },
         Ast::RenameTable(r) if r.len() == 1 => Op::RenameTable {
             from: object(&r[0].old_name),
@@ -554,6 +607,7 @@ fn action(op: &AlterTableOperation) -> Action {
             },
             None => Action::Other,
         },
+        AlterTableOperation::ValidateConstraint { .. } => Action::NoSchemaEffect,
         AlterTableOperation::DropConstraint {
             name, if_exists, ..
         } => Action::DropConstraint {
@@ -581,47 +635,29 @@ pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
         {
             // handled by the parser below (CreateIndex.concurrently)
         } else if w(0) == "DROP" && w(1) == "INDEX" && w(2) == "CONCURRENTLY" {
-            return Read {
-                op: drop_index_tokens(statement, script, true),
-                parse_error: None,
-            };
+            return Read::certain(drop_index_tokens(statement, script, true));
         } else if w(0) == "REINDEX" && words.iter().any(|x| x == "CONCURRENTLY") {
-            return Read {
-                op: Op::NoTransactionOnly {
-                    what: "REINDEX CONCURRENTLY".into(),
-                },
-                parse_error: None,
-            };
+            return Read::certain(Op::NoTransactionOnly {
+                what: "REINDEX CONCURRENTLY".into(),
+            });
         } else if (w(0) == "CREATE" || w(0) == "DROP") && w(1) == "DATABASE" {
-            return Read {
-                op: Op::NoTransactionOnly {
-                    what: format!("{} DATABASE", w(0)),
-                },
-                parse_error: None,
-            };
+            return Read::certain(Op::NoTransactionOnly {
+                what: format!("{} DATABASE", w(0)),
+            });
         } else if w(0) == "VACUUM" {
-            return Read {
-                op: Op::NoTransactionOnly {
-                    what: "VACUUM".into(),
-                },
-                parse_error: None,
-            };
+            return Read::certain(Op::NoTransactionOnly {
+                what: "VACUUM".into(),
+            });
         } else if w(0) == "ALTER" && w(1) == "SYSTEM" {
-            return Read {
-                op: Op::NoTransactionOnly {
-                    what: "ALTER SYSTEM".into(),
-                },
-                parse_error: None,
-            };
+            return Read::certain(Op::NoTransactionOnly {
+                what: "ALTER SYSTEM".into(),
+            });
         }
     }
     if dialect != Dialect::Mysql && dialect != Dialect::Postgres && is_foreign_keys_pragma(&words) {
-        return Read {
-            op: Op::NoTransactionOnly {
+        return Read::certain(Op::NoTransactionOnly {
                 what: "PRAGMA foreign_keys (SQLite ignores it inside a transaction: foreign keys stay on, and dropping a table deletes the child rows of ON DELETE CASCADE)".into(),
-            },
-            parse_error: None,
-        };
+            });
     }
     match Parser::parse_sql(sp_dialect(dialect).as_ref(), text) {
         Ok(stmts) if stmts.len() == 1 => {
@@ -637,19 +673,44 @@ pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
                 Op::Other if matches!(stmts[0], Ast::Delete(_)) => tokens_op(statement, script),
                 other => other,
             };
-            Read {
-                op,
-                parse_error: None,
-            }
+            Read::certain(op)
         }
-        Ok(_) => Read {
-            op: tokens_op(statement, script),
-            parse_error: None,
-        },
+        Ok(_) => Read::certain(tokens_op(statement, script)),
+        Err(e) if dialect == Dialect::Postgres => read_postgres(statement, script, e.to_string()),
         Err(e) => Read {
             op: tokens_op(statement, script),
-            parse_error: Some(e.to_string()),
+            parse_error: Some(format!("the parser could not read it ({e})")),
+            syntax_error: None,
         },
+    }
+}
+
+/// A PostgreSQL statement `sqlparser` rejected, read with PostgreSQL's
+/// grammar ([`super::pg`]): lowered, or certainly a syntax error, or valid
+/// but not modelled. `sqlparser`'s message is kept for the last case.
+fn read_postgres(statement: &Statement, script: &str, sqlparser_error: String) -> Read {
+    let text = statement.text(script);
+    match super::pg::read(text) {
+        super::pg::Reading::Op(Op::Other) => {
+            // What the tokens show (a DROP TABLE, a DELETE) is certain too.
+            Read::certain(tokens_op(statement, script))
+        }
+        super::pg::Reading::Op(op) => Read::certain(op),
+        super::pg::Reading::Unmodelled(why) => Read {
+            op: tokens_op(statement, script),
+            parse_error: Some(why),
+            syntax_error: None,
+        },
+        super::pg::Reading::SyntaxError(message, at) => {
+            let before = text.get(..at).unwrap_or(text);
+            let line = before.matches('\n').count() as u32 + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+            Read {
+                op: tokens_op(statement, script),
+                parse_error: Some(format!("the parser could not read it ({sqlparser_error})")),
+                syntax_error: Some((message, line, column)),
+            }
+        }
     }
 }
 

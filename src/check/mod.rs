@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod ir;
+mod pg;
 pub mod registry;
 pub mod rules;
 pub mod schema;
@@ -278,6 +279,8 @@ struct Touched {
     tables: BTreeSet<String>,
     indexes: BTreeSet<String>,
     views: BTreeSet<String>,
+    /// Constraints named without their table (`ALTER INDEX ... RENAME`).
+    constraints: BTreeSet<String>,
 }
 
 impl Touched {
@@ -317,6 +320,13 @@ impl Touched {
                 );
             }
             Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),
+            Op::RenameIndex { from, to, .. } => {
+                // The index, or the UNIQUE / PRIMARY KEY constraint it backs
+                // (whose table `project` adds).
+                self.indexes.insert(from.clone());
+                self.indexes.insert(to.clone());
+                self.constraints.insert(from.clone());
+            }
             Op::CreateView { name } => {
                 self.views.insert(name.clone());
             }
@@ -325,7 +335,12 @@ impl Touched {
         }
     }
 
-    fn project(&self, s: &Schema) -> Schema {
+    fn project(&mut self, s: &Schema) -> Schema {
+        for (name, t) in &s.tables {
+            if t.constraints.keys().any(|c| self.constraints.contains(c)) {
+                self.tables.insert(name.clone());
+            }
+        }
         let mut out = Schema {
             unnamed_primary: s.unnamed_primary,
             ..Schema::default()
@@ -470,6 +485,7 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             });
             let uncertain = up.iter().chain(down.iter().flatten()).any(|s| {
                 s.read.parse_error.is_some()
+                    || s.read.syntax_error.is_some()
                     || matches!(&s.read.op, Op::AlterTable { actions, .. } if actions.contains(&Action::Other))
                     || matches!(&s.read.op, Op::CreateTable { as_select: true, .. })
             });

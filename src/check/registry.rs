@@ -52,6 +52,7 @@ pub static RULES: &[RuleInfo] = &[
     rule!(archive_needs_key, Some(archive_needs_key::check)),
     rule!(suppression_without_reason, None),
     rule!(unused_suppression, None),
+    rule!(syntax_error, Some(syntax_error::check)),
     rule!(unparsed_statement, Some(unparsed_statement::check)),
     rule!(index_not_concurrent, Some(index_not_concurrent::check)),
     rule!(constraint_not_valid, Some(constraint_not_valid::check)),
@@ -85,7 +86,7 @@ mod tests {
             assert!(r.source.contains("fn ok_"), "{} has no ok test", r.id);
             assert!(r.source.contains("fn err_"), "{} has no err test", r.id);
         }
-        assert_eq!(RULES.len(), 19);
+        assert_eq!(RULES.len(), 20);
     }
 }
 

@@ -245,6 +245,27 @@ impl Schema {
                     }
                 }
             }
+            Op::RenameIndex {
+                from,
+                to,
+                if_exists,
+            } => {
+                if let Some(i) = self.indexes.remove(from) {
+                    self.indexes.insert(to.clone(), i);
+                } else if let Some(t) = self.tables.values_mut().find(|t| {
+                    matches!(
+                        t.constraints.get(from),
+                        Some(ConstraintSpec::Unique(_) | ConstraintSpec::PrimaryKey(_))
+                    )
+                }) {
+                    // The index backs a constraint: PostgreSQL renames both.
+                    if let Some(spec) = t.constraints.remove(from) {
+                        t.constraints.insert(to.clone(), spec);
+                    }
+                } else if !if_exists {
+                    missing.push(Missing::Index(from.clone()));
+                }
+            }
             Op::CreateView { name } => {
                 self.views.insert(name.clone());
             }
@@ -323,6 +344,15 @@ fn inline_constraints(t: &mut Table, table: &str, c: &ColumnSpec, unnamed_primar
             unnamed_primary,
         );
     }
+    if let Some((name, to)) = &c.references {
+        add_constraint(
+            t,
+            table,
+            name,
+            &ConstraintSpec::ForeignKey(vec![c.name.clone()], to.clone()),
+            unnamed_primary,
+        );
+    }
 }
 
 fn add_constraint(
@@ -388,6 +418,31 @@ impl Schema {
                 {
                     t.columns.insert(to.clone(), c);
                 }
+                // Keys, constraints and indexes follow the column.
+                let rename = |cols: &mut Vec<String>| {
+                    for c in cols.iter_mut().filter(|c| *c == from) {
+                        *c = to.clone();
+                    }
+                };
+                rename(&mut t.primary_key);
+                t.uniques = std::mem::take(&mut t.uniques)
+                    .into_iter()
+                    .map(|mut u| {
+                        rename(&mut u);
+                        u
+                    })
+                    .collect();
+                for spec in t.constraints.values_mut() {
+                    match spec {
+                        ConstraintSpec::PrimaryKey(c)
+                        | ConstraintSpec::Unique(c)
+                        | ConstraintSpec::ForeignKey(c, _) => rename(c),
+                        ConstraintSpec::Check(_) => {}
+                    }
+                }
+                for i in self.indexes.values_mut().filter(|i| i.table == table) {
+                    rename(&mut i.columns);
+                }
             }
             Action::SetType { column, ty } => {
                 if need(t, column, missing)
@@ -426,7 +481,7 @@ impl Schema {
                 }
             }
             Action::RenameTo(to) => *name = to.clone(),
-            Action::Other => {}
+            Action::NoSchemaEffect | Action::Other => {}
         }
     }
 

@@ -179,4 +179,89 @@ mod tests {
         );
         assert!(m.contains("index t_v_idx is left over"), "{m}");
     }
+
+    #[test]
+    fn ok_postgres_forms_sqlparser_cannot_read_and_renames_that_carry() {
+        let src = source(&[
+            (
+                "p",
+                "CREATE TABLE p (id INT PRIMARY KEY);",
+                Some("-- migrate:archive\nDROP TABLE p;"),
+            ),
+            // PostgreSQL 18's named NOT NULL, and an inline REFERENCES
+            // whose implicit constraint the down names.
+            (
+                "t",
+                "CREATE TABLE t (id INT, p_id INT REFERENCES p, u TEXT UNIQUE, \
+                     CONSTRAINT t_id_not_null NOT NULL id);",
+                Some("-- migrate:archive\nDROP TABLE t;"),
+            ),
+            (
+                "fk",
+                "ALTER TABLE t DROP CONSTRAINT t_p_id_fkey;",
+                Some("ALTER TABLE t ADD CONSTRAINT t_p_id_fkey FOREIGN KEY (p_id) REFERENCES p;"),
+            ),
+            // ALTER INDEX renames the constraint the index backs.
+            (
+                "ri",
+                "ALTER INDEX IF EXISTS t_u_key RENAME TO t_u_uniq;",
+                Some("ALTER INDEX t_u_uniq RENAME TO t_u_key;"),
+            ),
+            (
+                "types",
+                "ALTER TABLE t ALTER COLUMN u TYPE public.citext;",
+                Some("ALTER TABLE t ALTER COLUMN u TYPE pg_catalog.text;"),
+            ),
+        ]);
+        ok(super::ID, &src);
+        ok(super::super::down_would_fail::ID, &src);
+        ok(super::super::unparsed_statement::ID, &src);
+    }
+
+    #[test]
+    fn err_an_inline_foreign_key_not_put_back() {
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "p",
+                    "CREATE TABLE p (id INT PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE p;"),
+                ),
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, p_id INT REFERENCES p);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "drop",
+                    "-- migrate:archive\nALTER TABLE t DROP COLUMN p_id;",
+                    Some("ALTER TABLE t ADD COLUMN p_id INT;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("t_p_id_fkey"), "{m}");
+    }
+
+    #[test]
+    fn err_a_renamed_column_keeps_its_index_so_dropping_it_drops_the_index() {
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, a TEXT);\nCREATE INDEX t_a ON t (a);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                (
+                    "rename",
+                    "ALTER TABLE t RENAME COLUMN a TO b;",
+                    Some(
+                        "-- migrate:archive\nALTER TABLE t DROP COLUMN b;\nALTER TABLE t ADD COLUMN a TEXT;",
+                    ),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_a is gone"), "{m}");
+    }
 }

@@ -14,6 +14,7 @@ pub mod missing_down;
 pub mod needs_no_transaction;
 pub mod not_null_scan;
 pub mod suppression_without_reason;
+pub mod syntax_error;
 pub mod table_rewrite;
 pub mod unparsed_statement;
 pub mod unstaged_breaking_change;
