@@ -263,6 +263,7 @@ fn touched_tables(
                 }
                 Op::DropIndex { .. }
                 | Op::RenameIndex { .. }
+                | Op::RenameType { .. }
                 | Op::CreateView { .. }
                 | Op::DropView { .. }
                 | Op::NoTransactionOnly { .. } => {}

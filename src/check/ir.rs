@@ -56,6 +56,11 @@ pub enum ConstraintSpec {
     ForeignKey(Vec<String>, String),
     /// CHECK (...), by its text.
     Check(String),
+    /// PostgreSQL 18's `CONSTRAINT n NOT NULL col`: the column is NOT NULL,
+    /// and the constraint has that name (a NOT NULL is a column property in
+    /// the model, compared as such; the name is kept so that a later `DROP`
+    /// or `RENAME CONSTRAINT n` finds it).
+    NotNull(String),
 }
 
 /// What a statement does.
@@ -121,6 +126,13 @@ pub enum Op {
         to: String,
         /// IF EXISTS.
         if_exists: bool,
+    },
+    /// ALTER TYPE ... RENAME TO: the columns of that type follow.
+    RenameType {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
     },
     /// DROP INDEX.
     DropIndex {
@@ -231,6 +243,13 @@ pub enum Action {
     },
     /// RENAME TO.
     RenameTo(String),
+    /// RENAME CONSTRAINT.
+    RenameConstraint {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
     /// An action read with certainty that changes nothing the model holds
     /// (`VALIDATE CONSTRAINT`, `ALTER CONSTRAINT ... DEFERRABLE`, `OWNER TO`,
     /// `ENABLE TRIGGER`, `SET STATISTICS`, ...).
@@ -251,6 +270,9 @@ pub struct Read {
     /// PostgreSQL's grammar rejects it: the message, and the 1-based line
     /// and column of the error within the statement.
     pub syntax_error: Option<(String, u32, u32)>,
+    /// A `DROP ... CASCADE`: it may drop objects the checker cannot see
+    /// depend on what it names (views over a table, a schema's tables).
+    pub cascades: bool,
 }
 
 impl Read {
@@ -259,6 +281,7 @@ impl Read {
             op,
             parse_error: None,
             syntax_error: None,
+            cascades: false,
         }
     }
 }
@@ -414,9 +437,87 @@ fn index_cols(cols: &[ast::IndexColumn]) -> Vec<String> {
     cols.iter()
         .map(|c| match &c.column.expr {
             Expr::Identifier(i) => ident(i),
-            other => other.to_string(),
+            other => canonical_expr_ast(other.clone()),
         })
         .collect()
+}
+
+/// An expression in one spelling per meaning, as PostgreSQL stores it
+/// whatever was written: `lower((name)::text)` is `lower(name)` (the casts
+/// PostgreSQL adds to a column of a text type), `LOWER( Name )` is
+/// `lower(name)`, redundant parentheses go. Text that does not parse as an
+/// expression is kept, with its whitespace folded.
+pub fn canonical_expr(text: &str) -> String {
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr());
+    match parsed {
+        Ok(e) => canonical_expr_ast(e),
+        Err(_) => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn canonical_expr_ast(mut e: Expr) -> String {
+    use std::ops::ControlFlow;
+    let _ = ast::visit_expressions_mut(&mut e, |e| {
+        let replace = match e {
+            Expr::Nested(inner) => Some((**inner).clone()),
+            Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr,
+                data_type:
+                    DataType::Text
+                    | DataType::Varchar(_)
+                    | DataType::CharacterVarying(_)
+                    | DataType::String(_),
+                ..
+            } if matches!(**expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
+                Some((**expr).clone())
+            }
+            Expr::Identifier(i) if i.quote_style.is_none() => {
+                i.value = i.value.to_ascii_lowercase();
+                None
+            }
+            Expr::Function(f) => {
+                for part in f.name.0.iter_mut() {
+                    if let ast::ObjectNamePart::Identifier(i) = part
+                        && i.quote_style.is_none()
+                    {
+                        i.value = i.value.to_ascii_lowercase();
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(r) = replace {
+            *e = r;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string()
+}
+
+/// `expr` (canonical, as [`canonical_expr`] gives it) with column `from`
+/// renamed `to`: what PostgreSQL does to an index expression when the column
+/// is renamed.
+pub fn rename_in_expr(expr: &str, from: &str, to: &str) -> String {
+    use std::ops::ControlFlow;
+    let Ok(mut e) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(expr)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return expr.to_string();
+    };
+    let _ = ast::visit_expressions_mut(&mut e, |e| {
+        if let Expr::Identifier(i) = e
+            && ident(i) == from
+        {
+            *i = ast::Ident::new(to);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    canonical_expr_ast(e)
 }
 
 fn constraint(c: &TableConstraint) -> Option<(Option<String>, ConstraintSpec)> {
@@ -487,6 +588,13 @@ fn lower(stmt: &Ast) -> Op {
         },
         Ast::CreateView(v) => Op::CreateView {
             name: object(&v.name),
+        },
+        Ast::AlterType(ast::AlterType {
+            name,
+            operation: ast::AlterTypeOperation::Rename(r),
+        }) => Op::RenameType {
+            from: object(name),
+            to: ident(&r.new_name),
         },
         Ast::AlterIndex {
             name,
@@ -608,6 +716,10 @@ fn action(op: &AlterTableOperation) -> Action {
             None => Action::Other,
         },
         AlterTableOperation::ValidateConstraint { .. } => Action::NoSchemaEffect,
+        AlterTableOperation::RenameConstraint { old_name, new_name } => Action::RenameConstraint {
+            from: ident(old_name),
+            to: ident(new_name),
+        },
         AlterTableOperation::DropConstraint {
             name, if_exists, ..
         } => Action::DropConstraint {
@@ -620,6 +732,19 @@ fn action(op: &AlterTableOperation) -> Action {
 
 /// Reads one statement.
 pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
+    let mut r = read_op(statement, script, dialect);
+    let mut words = statement.words(script);
+    if words.next().is_some_and(|w| w.eq_ignore_ascii_case("DROP"))
+        && words
+            .last()
+            .is_some_and(|w| w.eq_ignore_ascii_case("CASCADE"))
+    {
+        r.cascades = true;
+    }
+    r
+}
+
+fn read_op(statement: &Statement, script: &str, dialect: Dialect) -> Read {
     let text = statement.text(script);
     let words: Vec<String> = statement
         .words(script)
@@ -681,6 +806,7 @@ pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
             op: tokens_op(statement, script),
             parse_error: Some(format!("the parser could not read it ({e})")),
             syntax_error: None,
+            cascades: false,
         },
     }
 }
@@ -700,6 +826,7 @@ fn read_postgres(statement: &Statement, script: &str, sqlparser_error: String) -
             op: tokens_op(statement, script),
             parse_error: Some(why),
             syntax_error: None,
+            cascades: false,
         },
         super::pg::Reading::SyntaxError(message, at) => {
             let before = text.get(..at).unwrap_or(text);
@@ -709,6 +836,7 @@ fn read_postgres(statement: &Statement, script: &str, sqlparser_error: String) -
                 op: tokens_op(statement, script),
                 parse_error: Some(format!("the parser could not read it ({sqlparser_error})")),
                 syntax_error: Some((message, line, column)),
+                cascades: false,
             }
         }
     }

@@ -281,6 +281,8 @@ struct Touched {
     views: BTreeSet<String>,
     /// Constraints named without their table (`ALTER INDEX ... RENAME`).
     constraints: BTreeSet<String>,
+    /// Types renamed (canonical): the tables with columns of them.
+    types: BTreeSet<String>,
 }
 
 impl Touched {
@@ -320,6 +322,9 @@ impl Touched {
                 );
             }
             Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),
+            Op::RenameType { from, .. } => {
+                self.types.insert(ir::canonical_type(from));
+            }
             Op::RenameIndex { from, to, .. } => {
                 // The index, or the UNIQUE / PRIMARY KEY constraint it backs
                 // (whose table `project` adds).
@@ -337,7 +342,12 @@ impl Touched {
 
     fn project(&mut self, s: &Schema) -> Schema {
         for (name, t) in &s.tables {
-            if t.constraints.keys().any(|c| self.constraints.contains(c)) {
+            if t.constraints.keys().any(|c| self.constraints.contains(c))
+                || t.columns.values().any(|c| {
+                    self.types
+                        .contains(c.ty.strip_suffix("[]").unwrap_or(&c.ty))
+                })
+            {
                 self.tables.insert(name.clone());
             }
         }
@@ -486,6 +496,7 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             let uncertain = up.iter().chain(down.iter().flatten()).any(|s| {
                 s.read.parse_error.is_some()
                     || s.read.syntax_error.is_some()
+                    || s.read.cascades
                     || matches!(&s.read.op, Op::AlterTable { actions, .. } if actions.contains(&Action::Other))
                     || matches!(&s.read.op, Op::CreateTable { as_select: true, .. })
             });

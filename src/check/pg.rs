@@ -76,6 +76,16 @@ fn lower(stmt: ast::Stmt) -> Reading {
         S::AlterTable(at) => alter_table(&at),
         S::CreateIndex(ci) => create_index(&ci),
         S::AlterIndex(ai) => return alter_index(&ai),
+        S::AlterType(at) => match (at.type_name_ref(), at.action()) {
+            (Some(from), Some(ast::AlterTypeAction::TypeRenameTo(r))) => match r.type_name() {
+                Some(to) => Op::RenameType {
+                    from: name(from.syntax()),
+                    to: name(to.syntax()),
+                },
+                None => Op::Other,
+            },
+            _ => Op::Other,
+        },
         S::Do(_) => {
             return Reading::Unmodelled(
                 "the checker cannot see what a DO block does to the schema".into(),
@@ -128,7 +138,6 @@ fn lower(stmt: ast::Stmt) -> Reading {
         | S::AlterExtension(_)
         | S::DropExtension(_)
         | S::CreateType(_)
-        | S::AlterType(_)
         | S::DropType(_)
         | S::CreateDomain(_)
         | S::AlterDomain(_)
@@ -302,19 +311,14 @@ fn column(col: &ast::Column) -> ColumnSpec {
     finish_column(c)
 }
 
-/// A table-level constraint: its name and what it is. A PostgreSQL 18
-/// `CONSTRAINT n NOT NULL col` is returned as `Err(col)`: it makes the
-/// column NOT NULL.
-#[allow(clippy::type_complexity)]
-fn table_constraint(
-    k: &SyntaxNode,
-) -> Option<Result<(Option<String>, ConstraintSpec, bool), String>> {
+/// A table-level constraint: its name, what it is, and NOT VALID.
+fn table_constraint(k: &SyntaxNode) -> Option<(Option<String>, ConstraintSpec, bool)> {
     let k = ast::Constraint::cast(k.clone())?;
     let not_valid = |opts: ast::AstChildren<ast::ConstraintOption>| {
         opts.into_iter()
             .any(|o| matches!(o, ast::ConstraintOption::NotValid(_)))
     };
-    Some(Ok(match k {
+    Some(match k {
         ast::Constraint::PrimaryKeyConstraint(p) => (
             constraint_name(p.constraint_name_clause()),
             ConstraintSpec::PrimaryKey(
@@ -352,11 +356,13 @@ fn table_constraint(
             ConstraintSpec::Check(c.expr().map(|e| expr(e.syntax())).unwrap_or_default()),
             not_valid(c.constraint_options()),
         ),
-        ast::Constraint::NotNullConstraint(n) => {
-            return n.column_name_ref().map(|c| Err(name(c.syntax())));
-        }
+        ast::Constraint::NotNullConstraint(n) => (
+            constraint_name(n.constraint_name_clause()),
+            ConstraintSpec::NotNull(name(n.column_name_ref()?.syntax())),
+            false,
+        ),
         _ => return None,
-    }))
+    })
 }
 
 fn create_table(ct: &ast::CreateTable) -> Op {
@@ -368,21 +374,15 @@ fn create_table(ct: &ast::CreateTable) -> Op {
     let mut constraints = vec![];
     // Columns another table decides (PARTITION OF, OF type, LIKE) are unknown.
     let mut unknown = ct.partition_of().is_some() || ct.of_type().is_some();
-    let mut not_null_later = vec![];
     for arg in ct.table_arg_list().iter().flat_map(|l| l.args()) {
         match arg {
             ast::TableArg::Column(c) => columns.push(column(&c)),
             ast::TableArg::LikeClause(_) => unknown = true,
-            ast::TableArg::TableConstraint(k) => match table_constraint(k.syntax()) {
-                Some(Ok((name, spec, _))) => constraints.push((name, spec)),
-                Some(Err(col)) => not_null_later.push(col),
-                None => {}
-            },
-        }
-    }
-    for col in not_null_later {
-        if let Some(c) = columns.iter_mut().find(|c| c.name == col) {
-            c.not_null = true;
+            ast::TableArg::TableConstraint(k) => {
+                if let Some((name, spec, _)) = table_constraint(k.syntax()) {
+                    constraints.push((name, spec));
+                }
+            }
         }
     }
     Op::CreateTable {
@@ -408,7 +408,7 @@ fn create_index(ci: &ast::CreateIndex) -> Op {
             .flat_map(|l| l.partition_items())
             .map(|item| match item.expr() {
                 Some(ast::Expr::NameRef(n)) => name(n.syntax()),
-                Some(e) => expr(e.syntax()),
+                Some(e) => super::ir::canonical_expr(&text(e.syntax())),
                 None => text(item.syntax()),
             })
             .collect(),
@@ -520,15 +520,21 @@ fn action(a: &ast::AlterTableAction) -> Action {
         }
         A::AddConstraint(add) => {
             match add.constraint().and_then(|k| table_constraint(k.syntax())) {
-                Some(Ok((name, spec, not_valid))) => Action::AddConstraint {
+                Some((name, spec, not_valid)) => Action::AddConstraint {
                     name,
                     spec,
                     not_valid,
                 },
-                Some(Err(col)) => Action::SetNotNull(col),
                 None => Action::Other,
             }
         }
+        A::RenameConstraint(r) => match (r.constraint_name_ref(), r.constraint_name()) {
+            (Some(from), Some(to)) => Action::RenameConstraint {
+                from: name(from.syntax()),
+                to: name(to.syntax()),
+            },
+            _ => Action::Other,
+        },
         A::DropConstraint(d) => match d.constraint_name_ref() {
             Some(n) => Action::DropConstraint {
                 name: name(n.syntax()),
@@ -585,7 +591,6 @@ mod tests {
             panic!()
         };
         assert_eq!(table, "person_ban");
-        assert!(columns[0].not_null);
         assert_eq!(columns[1].ty, "TIMESTAMPTZ");
         assert_eq!(columns[1].default.as_deref(), Some("now()"));
         assert!(!columns[1].not_null);
@@ -593,7 +598,11 @@ mod tests {
             op("ALTER TABLE local_image ADD CONSTRAINT img_not_null NOT NULL local_user_id"),
             Op::AlterTable {
                 table: "local_image".into(),
-                actions: vec![Action::SetNotNull("local_user_id".into())],
+                actions: vec![Action::AddConstraint {
+                    name: Some("img_not_null".into()),
+                    spec: ConstraintSpec::NotNull("local_user_id".into()),
+                    not_valid: false
+                }],
                 if_exists: false,
             }
         );
@@ -663,7 +672,10 @@ mod tests {
         assert_eq!(columns[1].ty, "VARCHAR(20)");
         assert_eq!(
             constraints,
-            vec![(Some("c".into()), ConstraintSpec::Check("a > 0".into()))]
+            vec![
+                (Some("c".into()), ConstraintSpec::Check("a > 0".into())),
+                (Some("n".into()), ConstraintSpec::NotNull("b".into()))
+            ]
         );
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ir::{Action, ColumnSpec, ConstraintSpec, Op};
+use super::ir::{Action, ColumnSpec, ConstraintSpec, Op, canonical_type};
 
 /// A column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub struct Table {
     pub constraints: BTreeMap<String, ConstraintSpec>,
     /// Its columns are not known (CREATE TABLE ... AS SELECT).
     pub opaque: bool,
+    /// Named NOT NULL constraints (PostgreSQL 18), name to column: not
+    /// compared (NOT NULL is compared on the column), only looked up.
+    pub not_null_names: BTreeMap<String, String>,
 }
 
 impl Table {
@@ -131,6 +134,7 @@ fn constraint_key(
                 format!("FOREIGN KEY ({}) REFERENCES {to}", cols.join(", "))
             }
             ConstraintSpec::Check(text) => format!("CHECK ({text})"),
+            ConstraintSpec::NotNull(col) => format!("NOT NULL {col}"),
         };
     }
     match spec {
@@ -138,6 +142,7 @@ fn constraint_key(
         ConstraintSpec::Unique(cols) => format!("{table}_{}_key", cols.join("_")),
         ConstraintSpec::ForeignKey(cols, _) => format!("{table}_{}_fkey", cols.join("_")),
         ConstraintSpec::Check(_) => format!("{table}_check"),
+        ConstraintSpec::NotNull(col) => format!("{table}_{col}_not_null"),
     }
 }
 
@@ -148,6 +153,7 @@ fn constraint_columns(spec: &ConstraintSpec) -> &[String] {
         | ConstraintSpec::Unique(c)
         | ConstraintSpec::ForeignKey(c, _) => c,
         ConstraintSpec::Check(_) => &[],
+        ConstraintSpec::NotNull(c) => std::slice::from_ref(c),
     }
 }
 
@@ -266,6 +272,20 @@ impl Schema {
                     missing.push(Missing::Index(from.clone()));
                 }
             }
+            Op::RenameType { from, to } => {
+                let (from, to) = (canonical_type(from), canonical_type(to));
+                for c in self
+                    .tables
+                    .values_mut()
+                    .flat_map(|t| t.columns.values_mut())
+                {
+                    if c.ty == from {
+                        c.ty = to.clone();
+                    } else if c.ty.strip_suffix("[]") == Some(from.as_str()) {
+                        c.ty = format!("{to}[]");
+                    }
+                }
+            }
             Op::CreateView { name } => {
                 self.views.insert(name.clone());
             }
@@ -305,6 +325,22 @@ impl Schema {
         }
         missing
     }
+}
+
+/// The column of the NOT NULL constraint `name`: a named one, or the one
+/// PostgreSQL 18 gives a NOT NULL column (`<table>_<column>_not_null`).
+fn not_null_constraint(t: &Table, table: &str, name: &str) -> Option<String> {
+    if let Some(col) = t.not_null_names.get(name) {
+        return Some(col.clone());
+    }
+    let col = name
+        .strip_prefix(table)?
+        .strip_prefix('_')?
+        .strip_suffix("_not_null")?;
+    t.columns
+        .get(col)
+        .is_some_and(|c| c.not_null)
+        .then(|| col.to_string())
 }
 
 /// The name PostgreSQL gives an index created without one:
@@ -374,6 +410,16 @@ fn add_constraint(
         ConstraintSpec::Unique(cols) => {
             t.uniques.insert(cols.clone());
         }
+        ConstraintSpec::NotNull(col) => {
+            if let Some(c) = t.columns.get_mut(col) {
+                c.not_null = true;
+            }
+            t.not_null_names.insert(
+                constraint_key(table, name, spec, unnamed_primary),
+                col.clone(),
+            );
+            return;
+        }
         _ => {}
     }
     t.constraints.insert(
@@ -409,6 +455,7 @@ impl Schema {
                 }
                 t.constraints
                     .retain(|_, spec| !constraint_columns(spec).contains(column));
+                t.not_null_names.retain(|_, c| c != column);
                 self.indexes
                     .retain(|_, i| !(i.table == table && i.columns.contains(column)));
             }
@@ -425,6 +472,9 @@ impl Schema {
                     }
                 };
                 rename(&mut t.primary_key);
+                for c in t.not_null_names.values_mut().filter(|c| *c == from) {
+                    *c = to.clone();
+                }
                 t.uniques = std::mem::take(&mut t.uniques)
                     .into_iter()
                     .map(|mut u| {
@@ -437,11 +487,24 @@ impl Schema {
                         ConstraintSpec::PrimaryKey(c)
                         | ConstraintSpec::Unique(c)
                         | ConstraintSpec::ForeignKey(c, _) => rename(c),
+                        ConstraintSpec::NotNull(c) => {
+                            if c == from {
+                                *c = to.clone();
+                            }
+                        }
                         ConstraintSpec::Check(_) => {}
                     }
                 }
                 for i in self.indexes.values_mut().filter(|i| i.table == table) {
-                    rename(&mut i.columns);
+                    for c in i.columns.iter_mut() {
+                        *c = if c == from {
+                            to.clone()
+                        } else if c.contains(from.as_str()) {
+                            super::ir::rename_in_expr(c, from, to)
+                        } else {
+                            continue;
+                        };
+                    }
                 }
             }
             Action::SetType { column, ty } => {
@@ -476,11 +539,29 @@ impl Schema {
                 add_constraint(t, &table, c, spec, self.unnamed_primary)
             }
             Action::DropConstraint { name: c, if_exists } => {
-                if t.constraints.remove(c).is_none() && !if_exists {
+                if t.constraints.remove(c).is_some() {
+                } else if let Some(col) = not_null_constraint(t, &table, c) {
+                    t.not_null_names.remove(c);
+                    if let Some(col) = t.columns.get_mut(&col) {
+                        col.not_null = false;
+                    }
+                } else if !if_exists && !t.opaque && !c.contains("_not_null") {
+                    // (A `*_not_null` name may be PostgreSQL 18's own for a
+                    // NOT NULL written on a column: not certain it is missing.)
                     missing.push(Missing::Constraint(name.clone(), c.clone()));
                 }
             }
             Action::RenameTo(to) => *name = to.clone(),
+            Action::RenameConstraint { from, to } => {
+                if let Some(spec) = t.constraints.remove(from) {
+                    t.constraints.insert(to.clone(), spec);
+                } else if let Some(col) = not_null_constraint(t, &table, from) {
+                    t.not_null_names.remove(from);
+                    t.not_null_names.insert(to.clone(), col);
+                } else if !t.opaque && !from.contains("_not_null") {
+                    missing.push(Missing::Constraint(name.clone(), from.clone()));
+                }
+            }
             Action::NoSchemaEffect | Action::Other => {}
         }
     }

@@ -100,6 +100,7 @@ fn constraint_kind(spec: &ConstraintSpec) -> &'static str {
         ConstraintSpec::ForeignKey(..) => "FOREIGN KEY",
         ConstraintSpec::Unique(_) => "UNIQUE",
         ConstraintSpec::PrimaryKey(_) => "PRIMARY KEY",
+        ConstraintSpec::NotNull(_) => "NOT NULL",
     }
 }
 
