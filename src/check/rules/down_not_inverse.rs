@@ -264,4 +264,62 @@ mod tests {
         );
         assert!(m.contains("index t_a is gone"), "{m}");
     }
+
+    #[test]
+    fn ok_index_expressions_by_meaning_and_renamed_types() {
+        let src = source(&[
+            (
+                "t",
+                "CREATE TYPE mood AS ENUM ('a', 'b');\n\
+                 CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), published TIMESTAMP, m mood);\n\
+                 CREATE INDEX t_lower ON t (LOWER(name));\nCREATE INDEX t_pub ON t (date_trunc('day', published) DESC);\n\
+                 ALTER TABLE t RENAME COLUMN published TO published_at;",
+                Some("-- migrate:archive\nDROP TABLE t;\nDROP TYPE mood;"),
+            ),
+            // pg_dump's spelling of the same index.
+            (
+                "dump",
+                "DROP INDEX t_lower;",
+                Some("CREATE INDEX t_lower ON t USING btree (lower((name)::text));"),
+            ),
+            // The rename in the first migration took the index expression along.
+            (
+                "after",
+                "DROP INDEX t_pub;",
+                Some("CREATE INDEX t_pub ON t (date_trunc('day', published_at) DESC);"),
+            ),
+            // The enum rebuild-and-swap: the column ends on a type named as before.
+            (
+                "enum",
+                "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b', 'c');\n\
+                 ALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old;",
+                Some(
+                    "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\n\
+                      ALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old;",
+                ),
+            ),
+        ]);
+        ok(super::ID, &src);
+    }
+
+    #[test]
+    fn err_a_column_left_on_the_renamed_old_type() {
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TYPE mood AS ENUM ('a');\nCREATE TABLE t (id INT PRIMARY KEY, m mood);",
+                    Some("-- migrate:archive\nDROP TABLE t;\nDROP TYPE mood;"),
+                ),
+                (
+                    "enum",
+                    "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\n\
+                     ALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;",
+                    Some("ALTER TYPE mood RENAME TO mood_new;\nCREATE TYPE mood AS ENUM ('a');"),
+                ),
+            ]),
+        );
+        assert!(m.contains("column t.m was MOOD and is now MOOD_NEW"), "{m}");
+    }
 }

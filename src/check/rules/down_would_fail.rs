@@ -165,4 +165,48 @@ mod tests {
         );
         assert!(m.contains("table a"), "{m}");
     }
+
+    #[test]
+    fn ok_not_null_constraints_and_renamed_constraints_are_found() {
+        ok(
+            super::ID,
+            &source(&[
+                (
+                    "t",
+                    "CREATE TABLE t (id INT PRIMARY KEY, a TEXT NOT NULL, b TEXT, \
+                     CONSTRAINT t_b_present NOT NULL b);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                ),
+                // PostgreSQL 18 names the NOT NULL on a: t_a_not_null.
+                (
+                    "nn",
+                    "ALTER TABLE t DROP CONSTRAINT t_a_not_null;\nALTER TABLE t DROP CONSTRAINT t_b_present;",
+                    Some(
+                        "ALTER TABLE t ALTER COLUMN a SET NOT NULL;\nALTER TABLE t ADD CONSTRAINT t_b_present NOT NULL b;",
+                    ),
+                ),
+                (
+                    "rc",
+                    "ALTER TABLE t RENAME CONSTRAINT t_pkey TO t_key;",
+                    Some("ALTER TABLE t RENAME CONSTRAINT t_key TO t_pkey;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_a_renamed_constraint_under_its_old_name() {
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "rc",
+                    "ALTER TABLE t RENAME CONSTRAINT t_pkey TO t_key;",
+                    Some("ALTER TABLE t DROP CONSTRAINT t_pkey;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("constraint t_pkey on t"), "{m}");
+    }
 }
