@@ -264,6 +264,7 @@ fn touched_tables(
                 Op::DropIndex { .. }
                 | Op::RenameIndex { .. }
                 | Op::RenameType { .. }
+                | Op::RenameEnumValue { .. }
                 | Op::CreateView { .. }
                 | Op::DropView { .. }
                 | Op::NoTransactionOnly { .. } => {}

@@ -134,6 +134,15 @@ pub enum Op {
         /// New name.
         to: String,
     },
+    /// ALTER TYPE ... RENAME VALUE: defaults naming the label follow.
+    RenameEnumValue {
+        /// The enum type.
+        ty: String,
+        /// Old label, as a SQL literal (`'a'`).
+        from: String,
+        /// New label, as a SQL literal.
+        to: String,
+    },
     /// DROP INDEX.
     DropIndex {
         /// Index names.
@@ -444,7 +453,7 @@ fn index_cols(cols: &[ast::IndexColumn]) -> Vec<String> {
 
 /// An expression in one spelling per meaning, as PostgreSQL stores it
 /// whatever was written: `lower((name)::text)` is `lower(name)` (the casts
-/// PostgreSQL adds to a column of a text type), `LOWER( Name )` is
+/// PostgreSQL adds to a column), `LOWER( Name )` is
 /// `lower(name)`, redundant parentheses go. Text that does not parse as an
 /// expression is kept, with its whitespace folded.
 pub fn canonical_expr(text: &str) -> String {
@@ -462,14 +471,12 @@ fn canonical_expr_ast(mut e: Expr) -> String {
     let _ = ast::visit_expressions_mut(&mut e, |e| {
         let replace = match e {
             Expr::Nested(inner) => Some((**inner).clone()),
+            // PostgreSQL stores the casts it adds to a column for a function
+            // or operator (`(name)::text`, `(score)::numeric`); pg_dump prints
+            // them. A cast on a column is read as the column.
             Expr::Cast {
                 kind: ast::CastKind::DoubleColon,
                 expr,
-                data_type:
-                    DataType::Text
-                    | DataType::Varchar(_)
-                    | DataType::CharacterVarying(_)
-                    | DataType::String(_),
                 ..
             } if matches!(**expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
                 Some((**expr).clone())
@@ -595,6 +602,14 @@ fn lower(stmt: &Ast) -> Op {
         }) => Op::RenameType {
             from: object(name),
             to: ident(&r.new_name),
+        },
+        Ast::AlterType(ast::AlterType {
+            name,
+            operation: ast::AlterTypeOperation::RenameValue(r),
+        }) => Op::RenameEnumValue {
+            ty: object(name),
+            from: format!("'{}'", r.from.value.replace('\'', "''")),
+            to: format!("'{}'", r.to.value.replace('\'', "''")),
         },
         Ast::AlterIndex {
             name,

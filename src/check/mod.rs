@@ -322,8 +322,8 @@ impl Touched {
                 );
             }
             Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),
-            Op::RenameType { from, .. } => {
-                self.types.insert(ir::canonical_type(from));
+            Op::RenameType { from: ty, .. } | Op::RenameEnumValue { ty, .. } => {
+                self.types.insert(ir::canonical_type(ty));
             }
             Op::RenameIndex { from, to, .. } => {
                 // The index, or the UNIQUE / PRIMARY KEY constraint it backs

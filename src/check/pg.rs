@@ -77,6 +77,22 @@ fn lower(stmt: ast::Stmt) -> Reading {
         S::CreateIndex(ci) => create_index(&ci),
         S::AlterIndex(ai) => return alter_index(&ai),
         S::AlterType(at) => match (at.type_name_ref(), at.action()) {
+            (Some(ty), Some(ast::AlterTypeAction::RenameValue(r))) => {
+                let labels: Vec<String> = r
+                    .syntax()
+                    .children()
+                    .filter_map(ast::Literal::cast)
+                    .map(|l| text(l.syntax()))
+                    .collect();
+                match labels.as_slice() {
+                    [from, to] => Op::RenameEnumValue {
+                        ty: name(ty.syntax()),
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                    _ => Op::Other,
+                }
+            }
             (Some(from), Some(ast::AlterTypeAction::TypeRenameTo(r))) => match r.type_name() {
                 Some(to) => Op::RenameType {
                     from: name(from.syntax()),

@@ -286,6 +286,18 @@ impl Schema {
                     }
                 }
             }
+            Op::RenameEnumValue { ty, from, to } => {
+                let ty = canonical_type(ty);
+                for c in self
+                    .tables
+                    .values_mut()
+                    .flat_map(|t| t.columns.values_mut())
+                {
+                    if c.ty == ty && c.default.as_ref() == Some(from) {
+                        c.default = Some(to.clone());
+                    }
+                }
+            }
             Op::CreateView { name } => {
                 self.views.insert(name.clone());
             }

@@ -271,8 +271,8 @@ mod tests {
             (
                 "t",
                 "CREATE TYPE mood AS ENUM ('a', 'b');\n\
-                 CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), published TIMESTAMP, m mood);\n\
-                 CREATE INDEX t_lower ON t (LOWER(name));\nCREATE INDEX t_pub ON t (date_trunc('day', published) DESC);\n\
+                 CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), published TIMESTAMP, m mood DEFAULT 'a');\n\
+                 CREATE INDEX t_lower ON t (LOWER(name));\nCREATE INDEX t_abs ON t (abs(id));\nCREATE INDEX t_pub ON t (date_trunc('day', published) DESC);\n\
                  ALTER TABLE t RENAME COLUMN published TO published_at;",
                 Some("-- migrate:archive\nDROP TABLE t;\nDROP TYPE mood;"),
             ),
@@ -287,6 +287,23 @@ mod tests {
                 "after",
                 "DROP INDEX t_pub;",
                 Some("CREATE INDEX t_pub ON t (date_trunc('day', published_at) DESC);"),
+            ),
+            // A renamed label takes the defaults naming it along.
+            (
+                "label",
+                "ALTER TYPE mood RENAME VALUE 'a' TO 'A';",
+                Some("ALTER TYPE mood RENAME VALUE 'A' TO 'a';"),
+            ),
+            (
+                "readd",
+                "-- migrate:archive\nALTER TABLE t DROP COLUMN m;",
+                Some("ALTER TABLE t ADD COLUMN m mood DEFAULT 'A';"),
+            ),
+            // PostgreSQL's own cast on a function argument, as pg_dump prints it.
+            (
+                "cast",
+                "DROP INDEX t_abs;",
+                Some("CREATE INDEX t_abs ON t (abs((id)::integer));"),
             ),
             // The enum rebuild-and-swap: the column ends on a type named as before.
             (
