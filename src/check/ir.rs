@@ -304,22 +304,37 @@ fn sp_dialect(d: Dialect) -> Box<dyn SpDialect> {
     }
 }
 
-/// Normalises an identifier: unquoted names fold to lower case.
+/// Normalises an identifier: unquoted names fold to lower case, and names
+/// are cut to PostgreSQL's 63 bytes (as it does: a longer index name is
+/// stored cut, and found by either spelling).
 pub fn norm(ident: &str) -> String {
     let unq = unquote(ident);
-    if unq.len() != ident.len() {
+    truncated(if unq.len() != ident.len() {
         unq
     } else {
         ident.to_ascii_lowercase()
+    })
+}
+
+/// A name cut to 63 bytes at a character boundary (PostgreSQL's NAMEDATALEN
+/// less one; MySQL refuses names over 64, so valid ones are unaffected).
+fn truncated(mut name: String) -> String {
+    if name.len() > 63 {
+        let mut end = 63;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
     }
+    name
 }
 
 fn ident(i: &ast::Ident) -> String {
-    if i.quote_style.is_some() {
+    truncated(if i.quote_style.is_some() {
         i.value.clone()
     } else {
         i.value.to_ascii_lowercase()
-    }
+    })
 }
 
 fn object(name: &ObjectName) -> String {
@@ -486,6 +501,13 @@ fn canonical_expr_ast(mut e: Expr) -> String {
                 None
             }
             Expr::Function(f) => {
+                // `public.f(x)` is `f(x)` on the default search path.
+                if f.name.0.len() == 2
+                    && matches!(&f.name.0[0], ast::ObjectNamePart::Identifier(q)
+                        if q.value.eq_ignore_ascii_case("public") || q.value.eq_ignore_ascii_case("pg_catalog"))
+                {
+                    f.name.0.remove(0);
+                }
                 for part in f.name.0.iter_mut() {
                     if let ast::ObjectNamePart::Identifier(i) = part
                         && i.quote_style.is_none()

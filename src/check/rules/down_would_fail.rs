@@ -168,6 +168,19 @@ mod tests {
 
     #[test]
     fn ok_not_null_constraints_and_renamed_constraints_are_found() {
+        let long = "idx_post_aggregates_featured_community_newest_comment_time_necro_asc";
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                // PostgreSQL cuts names to 63 bytes: either spelling finds it.
+                (
+                    "long",
+                    &format!("CREATE INDEX {long} ON t (v);"),
+                    Some(&format!("DROP INDEX {};", &long[..63])),
+                ),
+            ]),
+        );
         ok(
             super::ID,
             &source(&[
