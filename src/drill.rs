@@ -265,6 +265,8 @@ fn touched_tables(
                 | Op::RenameIndex { .. }
                 | Op::RenameType { .. }
                 | Op::RenameEnumValue { .. }
+                | Op::CreateFunction { .. }
+                | Op::DropFunction { .. }
                 | Op::CreateView { .. }
                 | Op::DropView { .. }
                 | Op::NoTransactionOnly { .. } => {}

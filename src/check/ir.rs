@@ -143,6 +143,21 @@ pub enum Op {
         /// New label, as a SQL literal.
         to: String,
     },
+    /// CREATE [OR REPLACE] FUNCTION / PROCEDURE.
+    CreateFunction {
+        /// `name(canonical argument types)`: PostgreSQL's identity of a
+        /// function (OUT arguments and defaults are not part of it).
+        key: String,
+        /// Everything after the name, in normalised tokens (the body's too:
+        /// comments and spacing are not a difference).
+        definition: String,
+    },
+    /// DROP FUNCTION / PROCEDURE of one or more functions: keys, or bare
+    /// names (`f`, any signature).
+    DropFunction {
+        /// Keys (`f(integer)`) or names.
+        keys: Vec<String>,
+    },
     /// DROP INDEX.
     DropIndex {
         /// Index names.
@@ -633,6 +648,21 @@ fn lower(stmt: &Ast) -> Op {
             from: format!("'{}'", r.from.value.replace('\'', "''")),
             to: format!("'{}'", r.to.value.replace('\'', "''")),
         },
+        Ast::DropFunction(d) => Op::DropFunction {
+            keys: d
+                .func_desc
+                .iter()
+                .map(|f| match &f.args {
+                    Some(args) => function_key(
+                        &object(&f.name),
+                        args.iter()
+                            .filter(|a| !matches!(a.mode, Some(ast::ArgMode::Out)))
+                            .map(|a| ty(&a.data_type)),
+                    ),
+                    None => object(&f.name),
+                })
+                .collect(),
+        },
         Ast::AlterIndex {
             name,
             operation: ast::AlterIndexOperation::RenameIndex { index_name },
@@ -767,6 +797,48 @@ fn action(op: &AlterTableOperation) -> Action {
     }
 }
 
+/// `name(type, type)`: a function's identity.
+pub fn function_key(name: &str, types: impl Iterator<Item = String>) -> String {
+    format!("{name}({})", types.collect::<Vec<_>>().join(", "))
+}
+
+/// A function's definition after its name, as normalised tokens: words
+/// lower-cased, comments and spacing dropped, and a dollar-quoted body read
+/// the same way, so that only a change of meaning is a difference.
+fn function_definition(statement: &Statement, script: &str, dialect: Dialect) -> String {
+    fn push(out: &mut Vec<String>, text: &str, kind: TokenKind, dialect: Dialect) {
+        match kind {
+            TokenKind::Word => out.push(text.to_ascii_lowercase()),
+            TokenKind::String if text.starts_with('$') => {
+                let open = text[1..].find('$').map_or(0, |i| i + 2);
+                let close = text.len().saturating_sub(open);
+                let body = text.get(open..close).unwrap_or("");
+                out.push("$$".into());
+                for t in crate::sql::lexer::tokenize(body, dialect) {
+                    if !t.is_trivia() {
+                        push(out, &body[t.span.clone()], t.kind, dialect);
+                    }
+                }
+                out.push("$$".into());
+            }
+            _ => out.push(text.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen_keyword = false;
+    for t in statement.tokens.iter().filter(|t| !t.is_trivia()) {
+        let text = &script[t.span.clone()];
+        if !seen_keyword {
+            seen_keyword = t.kind == TokenKind::Word
+                && (text.eq_ignore_ascii_case("FUNCTION")
+                    || text.eq_ignore_ascii_case("PROCEDURE"));
+            continue;
+        }
+        push(&mut out, text, t.kind, dialect);
+    }
+    out.join(" ")
+}
+
 /// Reads one statement.
 pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
     let mut r = read_op(statement, script, dialect);
@@ -822,21 +894,22 @@ fn read_op(statement: &Statement, script: &str, dialect: Dialect) -> Read {
             });
     }
     match Parser::parse_sql(sp_dialect(dialect).as_ref(), text) {
-        Ok(stmts) if stmts.len() == 1 => {
-            let op = lower(&stmts[0]);
-            // DML targets are read from the tokens: simpler than every AST shape.
-            let op = match (&op, w(0)) {
-                (Op::Other, "DELETE" | "TRUNCATE" | "INSERT" | "REPLACE") => {
-                    tokens_op(statement, script)
-                }
-                _ => op,
-            };
-            let op = match op {
-                Op::Other if matches!(stmts[0], Ast::Delete(_)) => tokens_op(statement, script),
-                other => other,
-            };
-            Read::certain(op)
+        Ok(stmts) if stmts.len() == 1 && dialect == Dialect::Postgres => {
+            if let Ast::CreateFunction(f) = &stmts[0] {
+                let types = f
+                    .args
+                    .iter()
+                    .flatten()
+                    .filter(|a| !matches!(a.mode, Some(ast::ArgMode::Out)))
+                    .map(|a| ty(&a.data_type));
+                return Read::certain(Op::CreateFunction {
+                    key: function_key(&object(&f.name), types),
+                    definition: function_definition(statement, script, dialect),
+                });
+            }
+            read_parsed(&stmts[0], statement, script, w(0))
         }
+        Ok(stmts) if stmts.len() == 1 => read_parsed(&stmts[0], statement, script, w(0)),
         Ok(_) => Read::certain(tokens_op(statement, script)),
         Err(e) if dialect == Dialect::Postgres => read_postgres(statement, script, e.to_string()),
         Err(e) => Read {
@@ -848,6 +921,21 @@ fn read_op(statement: &Statement, script: &str, dialect: Dialect) -> Read {
     }
 }
 
+/// A statement `sqlparser` read, lowered.
+fn read_parsed(stmt: &Ast, statement: &Statement, script: &str, first: &str) -> Read {
+    let op = lower(stmt);
+    // DML targets are read from the tokens: simpler than every AST shape.
+    let op = match (&op, first) {
+        (Op::Other, "DELETE" | "TRUNCATE" | "INSERT" | "REPLACE") => tokens_op(statement, script),
+        _ => op,
+    };
+    let op = match op {
+        Op::Other if matches!(*stmt, Ast::Delete(_)) => tokens_op(statement, script),
+        other => other,
+    };
+    Read::certain(op)
+}
+
 /// A PostgreSQL statement `sqlparser` rejected, read with PostgreSQL's
 /// grammar ([`super::pg`]): lowered, or certainly a syntax error, or valid
 /// but not modelled. `sqlparser`'s message is kept for the last case.
@@ -857,6 +945,12 @@ fn read_postgres(statement: &Statement, script: &str, sqlparser_error: String) -
         super::pg::Reading::Op(Op::Other) => {
             // What the tokens show (a DROP TABLE, a DELETE) is certain too.
             Read::certain(tokens_op(statement, script))
+        }
+        super::pg::Reading::Op(Op::CreateFunction { key, .. }) => {
+            Read::certain(Op::CreateFunction {
+                key,
+                definition: function_definition(statement, script, Dialect::Postgres),
+            })
         }
         super::pg::Reading::Op(op) => Read::certain(op),
         super::pg::Reading::Unmodelled(why) => Read {

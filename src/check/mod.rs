@@ -177,6 +177,10 @@ pub struct StageCx<'a> {
     pub down_missing: &'a [(usize, Missing)],
     /// Some statement could not be read: schema comparisons are skipped.
     pub uncertain: bool,
+    /// A `DROP ... CASCADE` runs in the stage: it may drop more than the
+    /// model sees, so what the model still holds after it is not certain
+    /// (what it says is gone is).
+    pub cascades: bool,
 }
 
 impl StageCx<'_> {
@@ -283,6 +287,17 @@ struct Touched {
     constraints: BTreeSet<String>,
     /// Types renamed (canonical): the tables with columns of them.
     types: BTreeSet<String>,
+    /// Function keys, or bare names (any signature).
+    functions: BTreeSet<String>,
+}
+
+impl Touched {
+    fn touches_function(&self, key: &str) -> bool {
+        self.functions.contains(key)
+            || key
+                .split_once('(')
+                .is_some_and(|(name, _)| self.functions.contains(name))
+    }
 }
 
 impl Touched {
@@ -322,6 +337,10 @@ impl Touched {
                 );
             }
             Op::DropIndex { names, .. } => self.indexes.extend(names.iter().cloned()),
+            Op::CreateFunction { key, .. } => {
+                self.functions.insert(key.clone());
+            }
+            Op::DropFunction { keys } => self.functions.extend(keys.iter().cloned()),
             Op::RenameType { from: ty, .. } | Op::RenameEnumValue { ty, .. } => {
                 self.types.insert(ir::canonical_type(ty));
             }
@@ -373,11 +392,20 @@ impl Touched {
                 out.views.insert(v.clone());
             }
         }
+        for (k, f) in &s.functions {
+            if self.touches_function(k) {
+                out.functions.insert(k.clone(), f.clone());
+            }
+        }
         out
     }
 
     /// Writes the projected schema back into the whole.
     fn merge(&self, whole: &mut Schema, part: &Schema) {
+        whole.functions.retain(|k, _| !self.touches_function(k));
+        for (k, f) in &part.functions {
+            whole.functions.insert(k.clone(), f.clone());
+        }
         for t in &self.tables {
             match part.tables.get(t) {
                 Some(table) => {
@@ -496,10 +524,13 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             let uncertain = up.iter().chain(down.iter().flatten()).any(|s| {
                 s.read.parse_error.is_some()
                     || s.read.syntax_error.is_some()
-                    || s.read.cascades
                     || matches!(&s.read.op, Op::AlterTable { actions, .. } if actions.contains(&Action::Other))
                     || matches!(&s.read.op, Op::CreateTable { as_select: true, .. })
             });
+            let cascades = up
+                .iter()
+                .chain(down.iter().flatten())
+                .any(|s| s.read.cascades);
             let cx = StageCx {
                 migration: m,
                 stage,
@@ -511,6 +542,7 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
                 after_down: after_down.as_ref(),
                 down_missing: &down_missing,
                 uncertain,
+                cascades,
             };
             for rule in registry::RULES {
                 if let Some(run) = rule.stage {

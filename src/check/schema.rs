@@ -71,6 +71,8 @@ pub struct Schema {
     pub indexes: BTreeMap<String, Index>,
     /// Views.
     pub views: BTreeSet<String>,
+    /// Functions and procedures: key (`f(integer)`) to normalised definition.
+    pub functions: BTreeMap<String, String>,
     /// Unnamed constraints are named as MySQL and SQLite do (a primary key
     /// is `PRIMARY`, whatever the table is called), not as PostgreSQL does
     /// (`<table>_pkey`, kept through a rename).
@@ -298,6 +300,21 @@ impl Schema {
                     }
                 }
             }
+            Op::CreateFunction { key, definition } => {
+                self.functions.insert(key.clone(), definition.clone());
+            }
+            Op::DropFunction { keys } => {
+                // Not found is not certain to fail: extensions and setup
+                // scripts create functions the migrations never show.
+                for k in keys {
+                    if k.contains('(') {
+                        self.functions.remove(k);
+                    } else {
+                        let prefix = format!("{k}(");
+                        self.functions.retain(|f, _| !f.starts_with(&prefix));
+                    }
+                }
+            }
             Op::CreateView { name } => {
                 self.views.insert(name.clone());
             }
@@ -337,6 +354,20 @@ impl Schema {
         }
         missing
     }
+}
+
+/// Where two normalised definitions part, as "`…before…` became `…after…`"
+/// around the first differing token.
+fn first_difference(before: &str, after: &str) -> String {
+    let b: Vec<&str> = before.split(' ').collect();
+    let a: Vec<&str> = after.split(' ').collect();
+    let i = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
+    let around = |v: &[&str]| {
+        let from = i.saturating_sub(3);
+        let to = (i + 5).min(v.len());
+        v[from..to].join(" ")
+    };
+    format!("`{}` became `{}`", around(&b), around(&a))
 }
 
 /// The column of the NOT NULL constraint `name`: a named one, or the one
@@ -581,6 +612,23 @@ impl Schema {
     /// Every difference between `self` (before) and `after`, in words.
     pub fn diff(&self, after: &Schema) -> Vec<String> {
         let mut out = Vec::new();
+        for (key, def) in &self.functions {
+            match after.functions.get(key) {
+                None => out.push(format!("function {key} is gone")),
+                Some(a) if a != def => out.push(format!(
+                    "function {key} is not as it was: {}",
+                    first_difference(def, a)
+                )),
+                Some(_) => {}
+            }
+        }
+        for key in after
+            .functions
+            .keys()
+            .filter(|k| !self.functions.contains_key(*k))
+        {
+            out.push(format!("function {key} is left over"));
+        }
         for (name, t) in &self.tables {
             match after.tables.get(name) {
                 None => out.push(format!("table {name} is gone")),
