@@ -402,7 +402,8 @@ pub fn canonical_type(text: &str) -> String {
         "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => "TIMESTAMPTZ",
         "TIME" | "TIME WITHOUT TIME ZONE" => "TIME",
         "TIMETZ" | "TIME WITH TIME ZONE" => "TIMETZ",
-        "FLOAT8" | "DOUBLE PRECISION" | "DOUBLE" => "DOUBLE PRECISION",
+        // PostgreSQL: `float` without a precision is `float8`.
+        "FLOAT8" | "FLOAT" | "DOUBLE PRECISION" | "DOUBLE" => "DOUBLE PRECISION",
         "FLOAT4" | "REAL" => "REAL",
         "DECIMAL" | "NUMERIC" => "NUMERIC",
         "SERIAL" | "SERIAL4" => "SERIAL",
@@ -839,6 +840,95 @@ fn function_definition(statement: &Statement, script: &str, dialect: Dialect) ->
     out.join(" ")
 }
 
+/// A parsed function's definition in one spelling per meaning: arguments
+/// and return type by canonical type, options in a fixed order whatever
+/// order they were written in, the body as normalised tokens.
+fn parsed_function_definition(
+    f: &ast::CreateFunction,
+    statement: &Statement,
+    script: &str,
+    dialect: Dialect,
+) -> String {
+    let lower = |o: Option<String>| o.map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+    let args: Vec<String> = f
+        .args
+        .iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} {} {} {}",
+                lower(a.mode.as_ref().map(|m| m.to_string())),
+                a.name.as_ref().map(ident).unwrap_or_default(),
+                ty(&a.data_type),
+                a.default_expr
+                    .as_ref()
+                    .map(|e| canonical_expr_ast(e.clone()))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let returns = match &f.return_type {
+        Some(ast::FunctionReturnType::DataType(t)) => ty(t),
+        Some(ast::FunctionReturnType::SetOf(t)) => format!("SETOF {}", ty(t)),
+        None => String::new(),
+    };
+    let body = match &f.function_body {
+        Some(
+            ast::CreateFunctionBody::AsBeforeOptions { body, .. }
+            | ast::CreateFunctionBody::AsAfterOptions(body)
+            | ast::CreateFunctionBody::Return(body),
+        ) => normalised_body(&body.to_string(), dialect),
+        // BEGIN ATOMIC ... END: its statements' tokens, as written.
+        Some(_) => return function_definition(statement, script, dialect),
+        None => String::new(),
+    };
+    [
+        format!("({})", args.join(", ")),
+        format!("returns {returns}"),
+        format!(
+            "language {}",
+            lower(f.language.as_ref().map(|l| l.value.clone()))
+        ),
+        lower(f.behavior.as_ref().map(|b| b.to_string())),
+        lower(f.called_on_null.as_ref().map(|b| b.to_string())),
+        lower(f.parallel.as_ref().map(|b| b.to_string())),
+        lower(f.security.as_ref().map(|b| b.to_string())),
+        f.set_params
+            .iter()
+            .map(|p| p.to_string().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(" "),
+        format!("as {body}"),
+    ]
+    .join(" ")
+}
+
+/// A function body (a dollar-quoted or quoted string) as normalised tokens.
+fn normalised_body(literal: &str, dialect: Dialect) -> String {
+    let inner = if literal.starts_with('$') {
+        let open = literal[1..].find('$').map_or(0, |i| i + 2);
+        let close = literal.len().saturating_sub(open);
+        literal.get(open..close).unwrap_or("").to_string()
+    } else if literal.len() >= 2 && literal.starts_with('\'') && literal.ends_with('\'') {
+        literal[1..literal.len() - 1].replace("''", "'")
+    } else {
+        literal.to_string()
+    };
+    crate::sql::lexer::tokenize(&inner, dialect)
+        .iter()
+        .filter(|t| !t.is_trivia())
+        .map(|t| {
+            let text = &inner[t.span.clone()];
+            if t.kind == TokenKind::Word {
+                text.to_ascii_lowercase()
+            } else {
+                text.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Reads one statement.
 pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
     let mut r = read_op(statement, script, dialect);
@@ -904,7 +994,7 @@ fn read_op(statement: &Statement, script: &str, dialect: Dialect) -> Read {
                     .map(|a| ty(&a.data_type));
                 return Read::certain(Op::CreateFunction {
                     key: function_key(&object(&f.name), types),
-                    definition: function_definition(statement, script, dialect),
+                    definition: parsed_function_definition(f, statement, script, dialect),
                 });
             }
             read_parsed(&stmts[0], statement, script, w(0))

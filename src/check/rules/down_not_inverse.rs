@@ -373,6 +373,19 @@ mod tests {
                           begin\n    new.updated_at = NOW();\n    return new;\nend\n$body$;",
                     ),
                 ),
+                // Options in another order, type aliases.
+                (
+                    "h",
+                    "CREATE FUNCTION rank(n numeric) RETURNS float AS $$ SELECT n * 2 $$ LANGUAGE sql IMMUTABLE;",
+                    Some("DROP FUNCTION rank(numeric);"),
+                ),
+                (
+                    "h2",
+                    "CREATE OR REPLACE FUNCTION rank(n numeric) RETURNS float LANGUAGE sql AS $$ SELECT n * 3 $$;",
+                    Some(
+                        "CREATE OR REPLACE FUNCTION rank(n decimal) RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT n*2 $$;",
+                    ),
+                ),
                 (
                     "args",
                     "CREATE FUNCTION add(a INT, b INTEGER, OUT c int4) LANGUAGE sql AS $$ SELECT a + b $$;",
