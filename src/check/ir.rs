@@ -807,24 +807,6 @@ pub fn function_key(name: &str, types: impl Iterator<Item = String>) -> String {
 /// lower-cased, comments and spacing dropped, and a dollar-quoted body read
 /// the same way, so that only a change of meaning is a difference.
 fn function_definition(statement: &Statement, script: &str, dialect: Dialect) -> String {
-    fn push(out: &mut Vec<String>, text: &str, kind: TokenKind, dialect: Dialect) {
-        match kind {
-            TokenKind::Word => out.push(text.to_ascii_lowercase()),
-            TokenKind::String if text.starts_with('$') => {
-                let open = text[1..].find('$').map_or(0, |i| i + 2);
-                let close = text.len().saturating_sub(open);
-                let body = text.get(open..close).unwrap_or("");
-                out.push("$$".into());
-                for t in crate::sql::lexer::tokenize(body, dialect) {
-                    if !t.is_trivia() {
-                        push(out, &body[t.span.clone()], t.kind, dialect);
-                    }
-                }
-                out.push("$$".into());
-            }
-            _ => out.push(text.to_string()),
-        }
-    }
     let mut out = Vec::new();
     let mut seen_keyword = false;
     for t in statement.tokens.iter().filter(|t| !t.is_trivia()) {
@@ -835,7 +817,13 @@ fn function_definition(statement: &Statement, script: &str, dialect: Dialect) ->
                     || text.eq_ignore_ascii_case("PROCEDURE"));
             continue;
         }
-        push(&mut out, text, t.kind, dialect);
+        out.push(match t.kind {
+            TokenKind::Word => text.to_ascii_lowercase(),
+            TokenKind::String if text.starts_with('$') => {
+                format!("$$ {} $$", normalised_body(text, dialect))
+            }
+            _ => text.to_string(),
+        });
     }
     out.join(" ")
 }
@@ -905,8 +893,9 @@ fn parsed_function_definition(
 
 /// A function body (a dollar-quoted or quoted string) as normalised tokens.
 fn normalised_body(literal: &str, dialect: Dialect) -> String {
-    let inner = if literal.starts_with('$') {
-        let open = literal[1..].find('$').map_or(0, |i| i + 2);
+    let inner = if let Some(rest) = literal.strip_prefix('$') {
+        // `$tag$ ... $tag$`: the tag's length on both sides.
+        let open = rest.find('$').map_or(0, |i| i + 2);
         let close = literal.len().saturating_sub(open);
         literal.get(open..close).unwrap_or("").to_string()
     } else if literal.len() >= 2 && literal.starts_with('\'') && literal.ends_with('\'') {
