@@ -387,15 +387,20 @@ fn not_null_constraint(t: &Table, table: &str, name: &str) -> Option<String> {
 }
 
 /// The name PostgreSQL gives an index created without one:
-/// `<table>_<columns>_idx` (the columns' names; `expr` for an expression).
+/// `<table>_<columns>_idx` (the columns' names; for an expression, the
+/// function's name when it is a call, `expr` otherwise).
 pub fn implicit_index_name(table: &str, columns: &[String]) -> String {
+    let word = |w: &str| !w.is_empty() && w.chars().all(|ch| ch.is_alphanumeric() || ch == '_');
     let parts: Vec<&str> = columns
         .iter()
         .map(|c| {
-            if c.chars().all(|ch| ch.is_alphanumeric() || ch == '_') {
+            if word(c) {
                 c.as_str()
             } else {
-                "expr"
+                match c.split_once('(') {
+                    Some((f, _)) if word(f) => f,
+                    _ => "expr",
+                }
             }
         })
         .collect();

@@ -112,6 +112,12 @@ mod tests {
                     "CREATE INDEX ON t (a, b);",
                     Some("DROP INDEX t_a_b_idx;"),
                 ),
+                // An expression column is named after its function, else `expr`.
+                (
+                    "e",
+                    "CREATE UNIQUE INDEX ON t (lower(a::text));\nCREATE INDEX ON t ((a + b));",
+                    Some("DROP INDEX t_lower_idx;\nDROP INDEX t_expr_idx;"),
+                ),
             ]),
         );
         // An index on a materialized view.
