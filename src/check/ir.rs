@@ -112,6 +112,8 @@ pub enum Op {
         columns: Vec<String>,
         /// UNIQUE.
         unique: bool,
+        /// A partial index's WHERE, canonical.
+        predicate: Option<String>,
         /// CONCURRENTLY.
         concurrently: bool,
         /// IF NOT EXISTS.
@@ -543,6 +545,27 @@ fn canonical_expr_ast(mut e: Expr) -> String {
     e.to_string()
 }
 
+/// Whether the canonical expression `expr` names column `column`.
+pub fn expr_names(expr: &str, column: &str) -> bool {
+    if !expr.contains(column) {
+        return false;
+    }
+    let Ok(e) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(expr)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return true;
+    };
+    ast::visit_expressions(&e, |e| match e {
+        Expr::Identifier(i) if ident(i) == column => std::ops::ControlFlow::Break(()),
+        Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|i| ident(i) == column) => {
+            std::ops::ControlFlow::Break(())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
 /// `expr` (canonical, as [`canonical_expr`] gives it) with column `from`
 /// renamed `to`: what PostgreSQL does to an index expression when the column
 /// is renamed.
@@ -628,6 +651,7 @@ fn lower(stmt: &Ast) -> Op {
             table: object(&ci.table_name),
             columns: index_cols(&ci.columns),
             unique: ci.unique,
+            predicate: ci.predicate.clone().map(canonical_expr_ast),
             concurrently: ci.concurrently,
             if_not_exists: ci.if_not_exists,
         },

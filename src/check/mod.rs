@@ -525,7 +525,6 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
                 s.read.parse_error.is_some()
                     || s.read.syntax_error.is_some()
                     || matches!(&s.read.op, Op::AlterTable { actions, .. } if actions.contains(&Action::Other))
-                    || matches!(&s.read.op, Op::CreateTable { as_select: true, .. })
             });
             let cascades = up
                 .iter()

@@ -469,6 +469,10 @@ fn create_index(ci: &ast::CreateIndex) -> Op {
             })
             .collect(),
         unique: ci.unique_token().is_some(),
+        predicate: ci
+            .where_clause()
+            .and_then(|w| w.expr())
+            .map(|e| super::ir::canonical_expr(&text(e.syntax()))),
         concurrently: ci.concurrently_token().is_some(),
         if_not_exists: ci.if_not_exists().is_some(),
     }

@@ -60,6 +60,19 @@ pub struct Index {
     pub columns: Vec<String>,
     /// UNIQUE.
     pub unique: bool,
+    /// A partial index's WHERE.
+    pub predicate: Option<String>,
+}
+
+impl Index {
+    /// Whether dropping `column` drops this index: it is one of its columns,
+    /// or its expressions or WHERE name it (PostgreSQL drops the index).
+    fn uses(&self, column: &str) -> bool {
+        self.columns
+            .iter()
+            .chain(&self.predicate)
+            .any(|c| c == column || super::ir::expr_names(c, column))
+    }
 }
 
 /// The whole schema.
@@ -223,6 +236,7 @@ impl Schema {
                 table,
                 columns,
                 unique,
+                predicate,
                 if_not_exists,
                 ..
             } => {
@@ -240,6 +254,7 @@ impl Schema {
                             table: table.clone(),
                             columns: columns.clone(),
                             unique: *unique,
+                            predicate: predicate.clone(),
                         },
                     );
                 }
@@ -505,7 +520,7 @@ impl Schema {
                     .retain(|_, spec| !constraint_columns(spec).contains(column));
                 t.not_null_names.retain(|_, c| c != column);
                 self.indexes
-                    .retain(|_, i| !(i.table == table && i.columns.contains(column)));
+                    .retain(|_, i| !(i.table == table && i.uses(column)));
             }
             Action::RenameColumn { from, to } => {
                 if need(t, from, missing)
@@ -544,7 +559,7 @@ impl Schema {
                     }
                 }
                 for i in self.indexes.values_mut().filter(|i| i.table == table) {
-                    for c in i.columns.iter_mut() {
+                    for c in i.columns.iter_mut().chain(i.predicate.iter_mut()) {
                         *c = if c == from {
                             to.clone()
                         } else if c.contains(from.as_str()) {

@@ -286,6 +286,14 @@ mod tests {
                 "DROP INDEX t_lower;",
                 Some("CREATE INDEX t_lower ON t USING btree (lower((name)::text));"),
             ),
+            // A partial index goes with the column its WHERE names.
+            (
+                "partial",
+                "ALTER TABLE t ADD COLUMN gone_at TIMESTAMP;\n\
+                 CREATE INDEX t_gone ON t (id) WHERE gone_at IS NOT NULL;\n\
+                 CREATE INDEX t_len ON t (length(name || gone_at::text));",
+                Some("-- migrate:archive\nALTER TABLE t DROP COLUMN gone_at;"),
+            ),
             // A table made by AS SELECT has columns the checker does not know.
             (
                 "as",
