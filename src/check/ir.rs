@@ -942,6 +942,16 @@ fn normalised_body(literal: &str, dialect: Dialect) -> String {
         .join(" ")
 }
 
+/// A statement read from its tokens alone, with the reason it was not parsed.
+pub fn read_tokens_only(statement: &Statement, script: &str, why: &str) -> Read {
+    Read {
+        op: tokens_op(statement, script),
+        parse_error: Some(why.to_string()),
+        syntax_error: None,
+        cascades: false,
+    }
+}
+
 /// Reads one statement.
 pub fn read(statement: &Statement, script: &str, dialect: Dialect) -> Read {
     let mut r = read_op(statement, script, dialect);

@@ -434,6 +434,13 @@ impl Touched {
     }
 }
 
+/// Reads one statement; a panic inside a parser becomes that statement's
+/// `unparsed-statement` (read at token level), so nothing else moves.
+fn read_guarded(s: &Statement, sql: &str, dialect: Dialect) -> Read {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ir::read(s, sql, dialect)))
+        .unwrap_or_else(|_| ir::read_tokens_only(s, sql, "the parser failed on it"))
+}
+
 /// Reads every statement of a script.
 fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
     let statements: Vec<Statement> = split(&script.sql, dialect);
@@ -446,7 +453,7 @@ fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
                 line,
                 column: script.sql[line_start..s.span.start].chars().count() as u32 + 1,
                 excerpt: s.text(&script.sql).lines().next().unwrap_or("").to_string(),
-                read: ir::read(s, &script.sql, dialect),
+                read: read_guarded(s, &script.sql, dialect),
                 archived: script
                     .directives_for(line)
                     .any(|d| d.kind == DirectiveKind::Archive),
