@@ -289,6 +289,8 @@ struct Touched {
     types: BTreeSet<String>,
     /// Function keys, or bare names (any signature).
     functions: BTreeSet<String>,
+    /// Tables dropped: the tables referencing them are read too.
+    dropped: BTreeSet<String>,
 }
 
 impl Touched {
@@ -317,9 +319,11 @@ impl Touched {
                     }
                 }
             }
-            Op::DropTable { tables, .. } | Op::Truncate { tables } => {
-                self.tables.extend(tables.iter().cloned())
+            Op::DropTable { tables, .. } => {
+                self.tables.extend(tables.iter().cloned());
+                self.dropped.extend(tables.iter().cloned());
             }
+            Op::Truncate { tables } => self.tables.extend(tables.iter().cloned()),
             Op::RenameTable { from, to } => {
                 self.tables.insert(from.clone());
                 self.tables.insert(to.clone());
@@ -361,7 +365,10 @@ impl Touched {
 
     fn project(&mut self, s: &Schema) -> Schema {
         for (name, t) in &s.tables {
-            if t.constraints.keys().any(|c| self.constraints.contains(c))
+            if t.constraints.iter().any(|(c, spec)| {
+                self.constraints.contains(c)
+                    || matches!(spec, ir::ConstraintSpec::ForeignKey(_, to) if self.dropped.contains(to))
+            })
                 || t.columns.values().any(|c| {
                     self.types
                         .contains(c.ty.strip_suffix("[]").unwrap_or(&c.ty))
@@ -522,6 +529,14 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             let after_down = down.as_ref().map(|down| {
                 let mut after = after_up.clone();
                 for (i, s) in down.iter().enumerate() {
+                    if let Op::DropTable { tables, .. } = &s.read.op
+                        && !s.read.cascades
+                        && options.dialect != Dialect::Sqlite
+                    {
+                        for missing in after.references_to(tables) {
+                            down_missing.push((i, missing));
+                        }
+                    }
                     for missing in after.apply(&s.read.op) {
                         down_missing.push((i, missing));
                     }

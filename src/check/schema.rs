@@ -105,6 +105,9 @@ pub enum Missing {
     View(String),
     /// A constraint of a table.
     Constraint(String, String),
+    /// Not missing, but in the way: a table dropped while another still
+    /// references it (table, referencing table, its constraint).
+    ReferencedBy(String, String, String),
 }
 
 impl std::fmt::Display for Missing {
@@ -115,6 +118,9 @@ impl std::fmt::Display for Missing {
             Missing::Index(i) => write!(f, "index {i}"),
             Missing::View(v) => write!(f, "view {v}"),
             Missing::Constraint(t, c) => write!(f, "constraint {c} on {t}"),
+            Missing::ReferencedBy(t, by, c) => {
+                write!(f, "table {t}, which {by} still references ({c})")
+            }
         }
     }
 }
@@ -173,6 +179,26 @@ fn constraint_columns(spec: &ConstraintSpec) -> &[String] {
 }
 
 impl Schema {
+    /// The foreign keys of other tables that reference one of `tables`
+    /// (and are not among them): what makes a `DROP TABLE` without CASCADE
+    /// fail on PostgreSQL and MySQL.
+    pub fn references_to(&self, tables: &[String]) -> Vec<Missing> {
+        let mut out = Vec::new();
+        for (name, t) in &self.tables {
+            if tables.contains(name) {
+                continue;
+            }
+            for (c, spec) in &t.constraints {
+                if let ConstraintSpec::ForeignKey(_, to) = spec
+                    && tables.contains(to)
+                {
+                    out.push(Missing::ReferencedBy(to.clone(), name.clone(), c.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Applies one statement; returns what it referred to that does not exist.
     pub fn apply(&mut self, op: &Op) -> Vec<Missing> {
         let mut missing = Vec::new();

@@ -1,5 +1,6 @@
 //! `down-would-fail`: the down refers to something that will not exist.
 
+use crate::check::schema::Missing;
 use crate::check::{Finding, Severity, StageCx};
 
 /// Rule id.
@@ -31,13 +32,19 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
         return;
     }
     for (i, missing) in cx.down_missing {
-        out.push(cx.at(
-            true,
-            &down[*i],
-            ID,
-            format!("this refers to {missing}, which will not exist when the down runs"),
-            "check the name against the up (and earlier migrations), and the order of the down's statements".into(),
-        ));
+        let (message, help) = match missing {
+            Missing::ReferencedBy(..) => (
+                format!(
+                    "this drops {missing}: the database refuses while a foreign key references it"
+                ),
+                "drop the referencing table (or its foreign key) first, or say CASCADE if that is meant",
+            ),
+            _ => (
+                format!("this refers to {missing}, which will not exist when the down runs"),
+                "check the name against the up (and earlier migrations), and the order of the down's statements",
+            ),
+        };
+        out.push(cx.at(true, &down[*i], ID, message, help.into()));
     }
 }
 
@@ -227,5 +234,56 @@ mod tests {
             ]),
         );
         assert!(m.contains("constraint t_pkey on t"), "{m}");
+    }
+
+    #[test]
+    fn err_a_parent_dropped_before_its_child() {
+        let src = source(&[(
+            "t",
+            "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p_id INT REFERENCES p);",
+            Some("DROP TABLE p;\nDROP TABLE c;"),
+        )]);
+        let m = err(super::ID, &src);
+        assert!(
+            m.contains("table p, which c still references (c_p_id_fkey)"),
+            "{m}"
+        );
+        // In the right order, together, or with CASCADE: fine.
+        for down in [
+            "DROP TABLE c;\nDROP TABLE p;",
+            "DROP TABLE p, c;",
+            "DROP TABLE p CASCADE;\nDROP TABLE c;",
+        ] {
+            ok(
+                super::ID,
+                &source(&[(
+                    "t",
+                    "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p_id INT REFERENCES p);",
+                    Some(down),
+                )]),
+            );
+        }
+        // A child made in an earlier migration is seen too.
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "p",
+                    "CREATE TABLE p (id INT PRIMARY KEY);",
+                    Some("DROP TABLE p;"),
+                ),
+                (
+                    "c",
+                    "CREATE TABLE c (id INT PRIMARY KEY, p_id INT, FOREIGN KEY (p_id) REFERENCES p (id));",
+                    Some("DROP TABLE c;"),
+                ),
+                (
+                    "x",
+                    "ALTER TABLE p ADD COLUMN x INT;",
+                    Some("DROP TABLE p;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("which c still references"), "{m}");
     }
 }
