@@ -595,6 +595,12 @@ fn action(a: &ast::AlterTableAction) -> Action {
             },
             _ => Action::Other,
         },
+        A::ValidateConstraint(v) => {
+            match v.syntax().children().find_map(ast::ConstraintNameRef::cast) {
+                Some(n) => Action::ValidateConstraint(name(n.syntax())),
+                None => Action::NoSchemaEffect,
+            }
+        }
         A::DropConstraint(d) => match d.constraint_name_ref() {
             Some(n) => Action::DropConstraint {
                 name: name(n.syntax()),
@@ -604,7 +610,6 @@ fn action(a: &ast::AlterTableAction) -> Action {
         },
         // Actions that change nothing the model holds.
         A::AlterConstraint(_)
-        | A::ValidateConstraint(_)
         | A::ClusterOn(_)
         | A::SetWithoutCluster(_)
         | A::EnableTrigger(_)

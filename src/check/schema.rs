@@ -651,7 +651,7 @@ impl Schema {
                     missing.push(Missing::Constraint(name.clone(), from.clone()));
                 }
             }
-            Action::NoSchemaEffect | Action::Other => {}
+            Action::ValidateConstraint(_) | Action::NoSchemaEffect | Action::Other => {}
         }
     }
 

@@ -1,6 +1,8 @@
 //! `not-null-scan`: SET NOT NULL scans the table under an exclusive lock.
 
-use crate::check::ir::{Action, Op};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::check::ir::{Action, ConstraintSpec, Op, norm};
 use crate::check::{Finding, Severity, StageCx};
 use crate::sql::Dialect;
 
@@ -32,15 +34,49 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
     if cx.dialect != Dialect::Postgres {
         return;
     }
+    // `CHECK (c IS NOT NULL)` constraints by name, and those known valid
+    // (added without NOT VALID, or validated since), per script.
+    let mut checks: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut valid: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut last_down = None;
     for (down, s) in cx.statements() {
+        if last_down != Some(down) {
+            checks.clear();
+            valid.clear();
+            last_down = Some(down);
+        }
         let Op::AlterTable { table, actions, .. } = &s.read.op else {
             continue;
         };
+        for a in actions {
+            match a {
+                Action::AddConstraint {
+                    name: Some(name),
+                    spec: ConstraintSpec::Check(text),
+                    not_valid,
+                } => {
+                    if let Some(col) = not_null_check(text) {
+                        checks.insert(name.clone(), (table.clone(), col.clone()));
+                        if !not_valid {
+                            valid.insert((table.clone(), col));
+                        }
+                    }
+                }
+                Action::ValidateConstraint(name) => {
+                    if let Some(tc) = checks.get(name) {
+                        valid.insert(tc.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
         if !cx.existed(table) {
             continue;
         }
         for a in actions {
-            if let Action::SetNotNull(c) = a {
+            if let Action::SetNotNull(c) = a
+                && !valid.contains(&(table.clone(), c.clone()))
+            {
                 out.push(cx.at(
                         down,
                         s,
@@ -51,6 +87,24 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// The column of a `c IS NOT NULL` check, as the checker spells checks.
+fn not_null_check(text: &str) -> Option<String> {
+    let t = text
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
+    let col = t
+        .strip_suffix("IS NOT NULL")
+        .or_else(|| t.strip_suffix("is not null"))?;
+    let col = col
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
+    (!col.is_empty() && !col.contains(' ')).then(|| norm(col))
 }
 
 #[cfg(test)]
@@ -89,5 +143,41 @@ mod tests {
             ]),
         );
         assert!(m.contains("SET NOT NULL on t.n"), "{m}");
+    }
+
+    #[test]
+    fn ok_the_validated_check_first_as_the_docs_say() {
+        ok(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "nn",
+                    "ALTER TABLE t ADD CONSTRAINT t_n_nn CHECK (n IS NOT NULL) NOT VALID;\n\
+                     ALTER TABLE t VALIDATE CONSTRAINT t_n_nn;\n\
+                     ALTER TABLE t ALTER COLUMN n SET NOT NULL;\n\
+                     ALTER TABLE t DROP CONSTRAINT t_n_nn;",
+                    Some("ALTER TABLE t ALTER COLUMN n DROP NOT NULL;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_a_check_never_validated_does_not_spare_the_scan() {
+        err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "nn",
+                    "ALTER TABLE t ADD CONSTRAINT t_n_nn CHECK (n IS NOT NULL) NOT VALID;\n\
+                     ALTER TABLE t ALTER COLUMN n SET NOT NULL;",
+                    Some(
+                        "ALTER TABLE t ALTER COLUMN n DROP NOT NULL;\nALTER TABLE t DROP CONSTRAINT t_n_nn;",
+                    ),
+                ),
+            ]),
+        );
     }
 }
