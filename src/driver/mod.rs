@@ -984,9 +984,57 @@ impl Driver {
         self.commit().await
     }
 
+    /// A whole transactional stage in one round trip (PostgreSQL's simple
+    /// query protocol takes many statements in one message): the session
+    /// settings, `BEGIN`, the stage's statements, its history row and event,
+    /// `COMMIT`. The durations recorded are the server's (`clock_timestamp()`
+    /// less the transaction's start). `Ok(true)`: the stage is applied and
+    /// recorded. `Ok(false)`: this backend or these values cannot go in one
+    /// message; nothing was sent. `Err`: something failed and the
+    /// transaction was rolled back, so nothing of the stage remains; the
+    /// caller runs it again statement by statement to say which one failed.
+    pub async fn run_stage_in_one(
+        &mut self,
+        statements: &[&str],
+        write: &HistoryWrite,
+        ev: &Event,
+    ) -> Result<bool, DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        self.prepare_session().await.map_err(|e| DbError::of(&e))?;
+        let elapsed = "(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::bigint";
+        let Some(record) = self.record_sql_with(write, ev, Some(elapsed)) else {
+            return Ok(false);
+        };
+        let mut sql = self.session_setup();
+        sql.push(self.begin_sql().to_string());
+        sql.extend(statements.iter().map(|s| s.to_string()));
+        sql.push(record);
+        match self.conn.execute_raw(&sql.join(";\n")).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let db = self.db_error(e);
+                self.rollback().await;
+                Err(db)
+            }
+        }
+    }
+
     /// The statements of [`Driver::record_and_commit`] with literal values,
     /// or `None` where literals are not written.
     fn record_sql(&self, write: &HistoryWrite, ev: &Event) -> Option<String> {
+        self.record_sql_with(write, ev, None)
+    }
+
+    /// [`Driver::record_sql`], with `duration` (SQL) in place of the
+    /// recorded durations when given.
+    fn record_sql_with(
+        &self,
+        write: &HistoryWrite,
+        ev: &Event,
+        duration: Option<&str>,
+    ) -> Option<String> {
         let b = self.backend;
         let text = |s: &str| literal(b, s);
         let opt = |s: &Option<String>| match s {
@@ -1007,7 +1055,7 @@ impl Driver {
                 opt(&r.down_path)?,
                 text(&r.applied_at)?,
                 text(&r.applied_by)?,
-                r.duration_ms,
+                duration.map_or(r.duration_ms.to_string(), str::to_string),
                 r.seq,
                 text(r.state.name())?,
                 opt(&r.failed_direction)?,
@@ -1032,7 +1080,7 @@ impl Driver {
             opt(&ev.stage)?,
             text(&ev.outcome)?,
             opt(&detail)?,
-            int(ev.duration_ms),
+            duration.map_or(int(ev.duration_ms), str::to_string),
         );
         Some(format!("{history};\n{event};\nCOMMIT"))
     }

@@ -410,22 +410,7 @@ impl Runner {
     /// Puts back what the inverse of this stage archived, if this stage
     /// re-created it. Returns what came back.
     pub(super) async fn restore_archives(&mut self, step: &Step) -> Result<Vec<String>, DbError> {
-        let opposite = match step.direction {
-            Direction::Up => "down",
-            Direction::Down => "up",
-        };
-        let pending: Vec<ArchiveRecord> = self
-            .archives
-            .iter()
-            .rev()
-            .filter(|a| {
-                a.version == step.version
-                    && a.stage == step.stage
-                    && a.direction == opposite
-                    && a.restored_at.is_none()
-            })
-            .cloned()
-            .collect();
+        let pending: Vec<ArchiveRecord> = self.pending_restores(step).cloned().collect();
         let mut done = Vec::new();
         // Column archives of one table go back in one statement when they
         // can (a row rewritten once, not once per column), in the order
@@ -491,6 +476,21 @@ impl Runner {
         .await
     }
 
+    /// What the inverse of this stage archived and is not yet put back,
+    /// newest first.
+    fn pending_restores<'a>(&'a self, step: &'a Step) -> impl Iterator<Item = &'a ArchiveRecord> {
+        let opposite = match step.direction {
+            Direction::Up => "down",
+            Direction::Down => "up",
+        };
+        self.archives.iter().rev().filter(move |a| {
+            a.version == step.version
+                && a.stage == step.stage
+                && a.direction == opposite
+                && a.restored_at.is_none()
+        })
+    }
+
     fn mark_restored(&mut self, a: &ArchiveRecord) {
         if let Some(kept) = self.archives.iter_mut().find(|k| k.id == a.id) {
             kept.restored_at = Some(now());
@@ -527,7 +527,40 @@ impl Runner {
                 attempts,
             )
         };
-        if self.transactional(step) {
+        // PostgreSQL: the whole stage and its bookkeeping in one round trip
+        // when nothing in it needs a step of its own (an archive, a restore,
+        // COPY's rows). A failure there is rolled back, and the stage runs
+        // again statement by statement below, which says which one failed.
+        let one_trip = self.transactional(step)
+            && targets.iter().all(Option::is_none)
+            && statements.iter().all(|s| s.copy_data.is_none())
+            && self.pending_restores(step).next().is_none();
+        let mut done_in_one = false;
+        if one_trip {
+            let write = match step.direction {
+                Direction::Up => HistoryWrite::Insert(Box::new(self.applied_row(
+                    step,
+                    seq,
+                    RowState::Applied,
+                    Duration::ZERO,
+                ))),
+                Direction::Down => HistoryWrite::Delete(step.version, step.stage),
+            };
+            let ev = self.new_event(action, Some(step), "ok", None, Some(Duration::ZERO));
+            let texts: Vec<&str> = statements
+                .iter()
+                .map(|s| s.text(&step.script.sql))
+                .collect();
+            match self.driver.run_stage_in_one(&texts, &write, &ev).await {
+                Ok(done) => done_in_one = done,
+                Err(db) => {
+                    tracing::debug!(migration = %step.label(), error = %db.message, "the stage failed in one round trip; running it statement by statement");
+                }
+            }
+        }
+        if done_in_one {
+            restored = Vec::new();
+        } else if self.transactional(step) {
             'attempt: loop {
                 self.driver.start_stage(true).await?;
                 archived.clear();
