@@ -12,7 +12,7 @@
 //! the end, whatever happened.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -327,7 +327,11 @@ async fn snapshot(
 /// what it left behind, and what it changed, in the database's own SQL.
 /// A table's columns, indexes and constraints are not listed again when the
 /// whole table is missing or left over.
-fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem]) -> Vec<String> {
+///
+/// Two definitions that differ only in timestamp literals less than
+/// `window` apart are the same: PostgreSQL folds `'now'::timestamp` in a
+/// view into the moment it was created, and the down created it again.
+fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem], window: Duration) -> Vec<String> {
     type Key<'a> = (&'a str, &'a str);
     fn key(i: &SchemaItem) -> Key<'_> {
         (i.kind.as_str(), i.name.as_str())
@@ -355,12 +359,14 @@ fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem]) -> Vec<String> {
                 i.name,
                 shown(&i.definition)
             )),
-            Some(now) if now.definition != i.definition => out.push(format!(
-                "{} {} is not as it was before the up: {}",
-                i.kind,
-                i.name,
-                changed(&i.definition, &now.definition)
-            )),
+            Some(now) if !same_definition(&i.definition, &now.definition, window) => {
+                out.push(format!(
+                    "{} {} is not as it was before the up: {}",
+                    i.kind,
+                    i.name,
+                    changed(&i.definition, &now.definition)
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -375,6 +381,57 @@ fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether two definitions are the same but for timestamp literals less
+/// than `window` apart (see [`schema_diffs`]).
+fn same_definition(a: &str, b: &str, window: Duration) -> bool {
+    if a == b {
+        return true;
+    }
+    use crate::sql::{Dialect, TokenKind, lexer::tokenize};
+    let toks = |s: &str| -> Vec<(TokenKind, String)> {
+        tokenize(s, Dialect::Postgres)
+            .into_iter()
+            .filter(|t| !t.is_trivia())
+            .map(|t| (t.kind, s[t.span].to_string()))
+            .collect()
+    };
+    let (ta, tb) = (toks(a), toks(b));
+    ta.len() == tb.len()
+        && ta.iter().zip(&tb).all(|((ka, sa), (kb, sb))| {
+            ka == kb
+                && (sa == sb
+                    || (*ka == TokenKind::String
+                        && match (timestamp_seconds(sa), timestamp_seconds(sb)) {
+                            (Some(x), Some(y)) => (x - y).abs() <= window.as_secs_f64() + 1.0,
+                            _ => false,
+                        }))
+        })
+}
+
+/// `'YYYY-MM-DD HH:MM:SS[.ffffff]'` as seconds from the epoch (the zone
+/// does not matter: only differences are taken).
+fn timestamp_seconds(literal: &str) -> Option<f64> {
+    let t = literal.strip_prefix('\'')?.strip_suffix('\'')?;
+    let (date, time) = t.split_once(' ')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut hms = time.split(':');
+    let (h, min) = (
+        hms.next()?.parse::<f64>().ok()?,
+        hms.next()?.parse::<f64>().ok()?,
+    );
+    let sec = hms.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe;
+    Some(days as f64 * 86_400.0 + h * 3_600.0 + min * 60.0 + sec)
 }
 
 /// A definition on one line, shortened, after a colon (nothing if empty).
@@ -529,6 +586,7 @@ async fn drill_stage(
     let filter = touched_tables(stage, runner.driver().backend().dialect());
     let mut unseeded = seed(runner.driver(), seeds, &filter).await?;
     let (schema0, data0) = snapshot(runner.driver(), &filter).await?;
+    let taken = Instant::now();
     match up_emptying(runner, version, stage.kind, &filter, seeds).await? {
         Ok(None) => {}
         Ok(Some(e)) => {
@@ -580,7 +638,7 @@ async fn drill_stage(
         return Ok(!clean);
     }
     let (schema2, data2) = snapshot(runner.driver(), &filter).await?;
-    let schema_changed = schema_diffs(&schema0, &schema2);
+    let schema_changed = schema_diffs(&schema0, &schema2, taken.elapsed());
     let accepted = |rule: &str| -> Option<String> {
         stage
             .down
@@ -1010,5 +1068,37 @@ mod tests {
         assert_eq!(literal(Backend::Postgres, "interval", 0, 1), None);
         assert!(literal(Backend::Mysql, "timestamp", 0, 1).is_some());
         assert_eq!(literal(Backend::Sqlite, "", 0, 7).as_deref(), Some("'d7'"));
+    }
+
+    #[test]
+    fn a_view_holding_its_creation_time_is_the_same_view_recreated() {
+        let v = |t: &str| {
+            format!(
+                "SELECT p.id FROM post p WHERE (p.published < ('{t}'::timestamp without time zone - '1 mon'::interval))"
+            )
+        };
+        let w = Duration::from_secs(2);
+        assert!(same_definition(
+            &v("2026-12-01 20:46:09.156747"),
+            &v("2026-12-01 20:46:10.369292"),
+            w
+        ));
+        // Across midnight and a month end, too.
+        assert!(same_definition(
+            &v("2026-11-30 23:59:59.9"),
+            &v("2026-12-01 00:00:00.5"),
+            w
+        ));
+        // A real change of a date, or of anything else, is a difference.
+        assert!(!same_definition(
+            &v("2026-12-01 20:46:09"),
+            &v("2025-12-01 20:46:09"),
+            w
+        ));
+        assert!(!same_definition(
+            &v("2026-12-01 20:46:09"),
+            &v("2026-12-01 20:46:09").replace("p.id", "p.name"),
+            w
+        ));
     }
 }
