@@ -703,21 +703,11 @@ fn lower(stmt: &Ast) -> Op {
             from: object(&r[0].old_name),
             to: object(&r[0].new_name),
         },
-        Ast::AlterTable(at) => {
-            let table = object(&at.name);
-            let actions: Vec<Action> = at.operations.iter().map(action).collect();
-            if let [Action::RenameTo(to)] = actions.as_slice() {
-                return Op::RenameTable {
-                    from: table,
-                    to: to.clone(),
-                };
-            }
-            Op::AlterTable {
-                table,
-                actions,
-                if_exists: at.if_exists,
-            }
-        }
+        Ast::AlterTable(at) => alter_table_op(
+            object(&at.name),
+            at.operations.iter().map(action).collect(),
+            at.if_exists,
+        ),
         Ast::Update(u) => {
             let table = match &u.table.relation {
                 ast::TableFactor::Table { name, .. } => object(name),
@@ -737,6 +727,21 @@ fn lower(stmt: &Ast) -> Op {
             what: "VACUUM".into(),
         },
         _ => Op::Other,
+    }
+}
+
+/// An ALTER TABLE: a lone `RENAME TO` is a table rename.
+pub(super) fn alter_table_op(table: String, actions: Vec<Action>, if_exists: bool) -> Op {
+    if let [Action::RenameTo(to)] = actions.as_slice() {
+        return Op::RenameTable {
+            from: table,
+            to: to.clone(),
+        };
+    }
+    Op::AlterTable {
+        table,
+        actions,
+        if_exists,
     }
 }
 

@@ -367,6 +367,13 @@ fn column(col: &ast::Column) -> ColumnSpec {
     finish_column(c)
 }
 
+/// The columns of a PRIMARY KEY or UNIQUE constraint.
+fn key_columns(p: Option<ast::IndexParameters>) -> Vec<String> {
+    p.and_then(|i| i.column_list())
+        .map(|l| column_list(l.column_name_refs()))
+        .unwrap_or_default()
+}
+
 /// A table-level constraint: its name, what it is, and NOT VALID.
 fn table_constraint(k: &SyntaxNode) -> Option<(Option<String>, ConstraintSpec, bool)> {
     let k = ast::Constraint::cast(k.clone())?;
@@ -377,22 +384,12 @@ fn table_constraint(k: &SyntaxNode) -> Option<(Option<String>, ConstraintSpec, b
     Some(match k {
         ast::Constraint::PrimaryKeyConstraint(p) => (
             constraint_name(p.constraint_name_clause()),
-            ConstraintSpec::PrimaryKey(
-                p.index_parameters()
-                    .and_then(|i| i.column_list())
-                    .map(|l| column_list(l.column_name_refs()))
-                    .unwrap_or_default(),
-            ),
+            ConstraintSpec::PrimaryKey(key_columns(p.index_parameters())),
             not_valid(p.constraint_options()),
         ),
         ast::Constraint::UniqueConstraint(u) => (
             constraint_name(u.constraint_name_clause()),
-            ConstraintSpec::Unique(
-                u.index_parameters()
-                    .and_then(|i| i.column_list())
-                    .map(|l| column_list(l.column_name_refs()))
-                    .unwrap_or_default(),
-            ),
+            ConstraintSpec::Unique(key_columns(u.index_parameters())),
             not_valid(u.constraint_options()),
         ),
         ast::Constraint::ForeignKeyConstraint(f) => (
@@ -504,18 +501,11 @@ fn alter_table(at: &ast::AlterTable) -> Op {
         .and_then(|t| t.table_name_ref())
         .map(|t| name(t.syntax()))
         .unwrap_or_default();
-    let actions: Vec<Action> = at.actions().map(|a| action(&a)).collect();
-    if let [Action::RenameTo(to)] = actions.as_slice() {
-        return Op::RenameTable {
-            from: table,
-            to: to.clone(),
-        };
-    }
-    Op::AlterTable {
+    super::ir::alter_table_op(
         table,
-        actions,
-        if_exists: at.if_exists().is_some(),
-    }
+        at.actions().map(|a| action(&a)).collect(),
+        at.if_exists().is_some(),
+    )
 }
 
 fn action(a: &ast::AlterTableAction) -> Action {
