@@ -529,9 +529,12 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             let after_down = down.as_ref().map(|down| {
                 let mut after = after_up.clone();
                 for (i, s) in down.iter().enumerate() {
+                    // PostgreSQL only: MySQL skips the check under
+                    // FOREIGN_KEY_CHECKS = 0 (dumps, init-sql), which the
+                    // checker may not see; SQLite deletes the child rows.
                     if let Op::DropTable { tables, .. } = &s.read.op
                         && !s.read.cascades
-                        && options.dialect != Dialect::Sqlite
+                        && options.dialect == Dialect::Postgres
                     {
                         for missing in after.references_to(tables) {
                             down_missing.push((i, missing));

@@ -181,7 +181,7 @@ fn constraint_columns(spec: &ConstraintSpec) -> &[String] {
 impl Schema {
     /// The foreign keys of other tables that reference one of `tables`
     /// (and are not among them): what makes a `DROP TABLE` without CASCADE
-    /// fail on PostgreSQL and MySQL.
+    /// fail on PostgreSQL (and on MySQL unless FOREIGN_KEY_CHECKS is off).
     pub fn references_to(&self, tables: &[String]) -> Vec<Missing> {
         let mut out = Vec::new();
         for (name, t) in &self.tables {

@@ -14,7 +14,8 @@ pub const SUMMARY: &str =
 pub const DOC: &str = "\
 What it flags: a down statement naming a table, column, index, view or constraint that does not \
 exist when it runs (after the up, and after the down's earlier statements): a typo, a name the \
-database generated differently, or statements in the wrong order.
+database generated differently, or statements in the wrong order. On PostgreSQL, also a `DROP \
+TABLE` (without CASCADE) of a table another table still references by a foreign key.
 
 Why it matters: a down is run rarely, usually during an incident. One that fails half-way \
 leaves the database between two versions while everyone is waiting.
