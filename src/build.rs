@@ -244,7 +244,9 @@ impl Embed {
                 report,
             });
         }
-        let files = source.files.clone();
+        let mut files = source.files.clone();
+        files.sort();
+        files.dedup();
         let generated = generated_path(out_dir, &self.dir);
         let code = self.code(&files)?;
         if let Some(parent) = generated.parent() {

@@ -260,7 +260,8 @@ pub struct Source {
     #[serde(skip)]
     pub warnings: Vec<SourceWarning>,
     /// Every file the loader read (scripts, `checkpoints.toml`,
-    /// `metadata.toml`, the baseline): what an embedded copy must hold.
+    /// `metadata.toml`, the baseline), in the order read, a file read twice
+    /// listed twice: what an embedded copy must hold.
     #[serde(skip)]
     pub files: Vec<PathBuf>,
     /// `migrate-baseline.toml`: findings accepted as they were.
@@ -683,8 +684,8 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
     source.baseline = baseline::load(&mut loader, &source.dir);
     source.warnings = std::mem::take(&mut loader.warnings);
     source.files = std::mem::take(&mut loader.read);
-    source.files.sort();
-    source.files.dedup();
+    // In the order read; `build` sorts them (comparing paths component by
+    // component was a sixth of a no-op start-up's work).
     if loader.problems.is_empty() {
         Ok(source)
     } else {
