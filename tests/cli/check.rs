@@ -244,3 +244,74 @@ fn the_dialect_is_never_silently_assumed() {
         run.stderr
     );
 }
+
+/// PostgreSQL statements `sqlparser` cannot read are read by PostgreSQL's
+/// own grammar: no warning, and the runner applies and reverts them. A down
+/// with a forgotten `;` is a certain syntax error: `check` fails naming the
+/// line, and `up` refuses the stage whose rollback would fail.
+#[test]
+fn postgres_statements_sqlparser_cannot_read_and_a_forgotten_semicolon() {
+    let Some(db) = crate::support::TestDb::server(crate::support::Kind::Postgres) else {
+        return;
+    };
+    let dir = db.write_migrations(&[
+        (
+            "0001_p.up.sql",
+            "CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p_id INT REFERENCES p);\n",
+        ),
+        (
+            "0001_p.down.sql",
+            "-- migrate:allow lossy-down: test tables\nDROP TABLE c;\n-- migrate:allow lossy-down: test tables\nDROP TABLE p;\n",
+        ),
+        (
+            "0002_x.up.sql",
+            "ALTER TABLE c ALTER CONSTRAINT c_p_id_fkey DEFERRABLE;\nCREATE STATISTICS c_stats (dependencies) ON id, p_id FROM c;\n",
+        ),
+        (
+            "0002_x.down.sql",
+            "DROP STATISTICS c_stats;\nALTER TABLE c ALTER CONSTRAINT c_p_id_fkey NOT DEFERRABLE;\n",
+        ),
+    ]);
+    let s = dir.as_str();
+    let run = db
+        .migrate(&[
+            "--source",
+            s,
+            "check",
+            "--dialect",
+            "postgres",
+            "--deny-warnings",
+        ])
+        .ok();
+    assert!(run.stdout.contains("0 errors, 0 warnings"), "{}", run.all());
+    db.migrate(&["--source", s, "up"]).ok();
+    db.migrate(&["--source", s, "down", "--to", "0", "--yes"])
+        .ok();
+    db.migrate(&["--source", s, "up"]).ok();
+
+    std::fs::write(
+        db.dir.path().join("m/0003_n.up.sql"),
+        "ALTER TABLE c ADD COLUMN n INT;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        db.dir.path().join("m/0003_n.down.sql"),
+        "-- migrate:allow lossy-down: test column\nALTER TABLE c DROP COLUMN n\nALTER TABLE c DROP COLUMN IF EXISTS m;\n",
+    )
+    .unwrap();
+    let run = db
+        .migrate(&["--source", s, "check", "--dialect", "postgres"])
+        .code(1);
+    assert!(
+        run.stdout.contains("syntax-error")
+            && run
+                .stdout
+                .contains("a `;` is missing here (line 2, column 28)"),
+        "{}",
+        run.all()
+    );
+    let before = db.history();
+    let run = db.migrate(&["--source", s, "up"]).code(1);
+    assert!(run.all().contains("syntax-error"), "{}", run.all());
+    assert_eq!(db.history(), before, "nothing applied");
+}
