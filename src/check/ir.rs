@@ -169,10 +169,18 @@ pub enum Op {
         /// IF EXISTS.
         if_exists: bool,
     },
-    /// CREATE VIEW.
+    /// CREATE [OR REPLACE] [MATERIALIZED] VIEW.
     CreateView {
         /// View.
         name: String,
+        /// Its column names and query in one spelling per meaning
+        /// ([`canonical_query`]); `None` when it could not be read.
+        definition: Option<String>,
+        /// The tables its `*` and `t.*` stand for, in order (`None` for a
+        /// subquery's): PostgreSQL expands them when the view is created,
+        /// so the same text over a table whose columns changed is another
+        /// view.
+        wildcards: Vec<Option<String>>,
     },
     /// DROP VIEW.
     DropView {
@@ -503,49 +511,212 @@ pub fn canonical_expr(text: &str) -> String {
 }
 
 fn canonical_expr_ast(mut e: Expr) -> String {
-    use std::ops::ControlFlow;
-    let _ = ast::visit_expressions_mut(&mut e, |e| {
-        let replace = match e {
-            Expr::Nested(inner) => Some((**inner).clone()),
-            // PostgreSQL stores the casts it adds to a column for a function
-            // or operator (`(name)::text`, `(score)::numeric`); pg_dump prints
-            // them. A cast on a column is read as the column.
-            Expr::Cast {
-                kind: ast::CastKind::DoubleColon,
-                expr,
-                ..
-            } if matches!(**expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
-                Some((**expr).clone())
-            }
-            Expr::Identifier(i) if i.quote_style.is_none() => {
-                i.value = i.value.to_ascii_lowercase();
-                None
-            }
-            Expr::Function(f) => {
-                // `public.f(x)` is `f(x)` on the default search path.
-                if f.name.0.len() == 2
-                    && matches!(&f.name.0[0], ast::ObjectNamePart::Identifier(q)
-                        if q.value.eq_ignore_ascii_case("public") || q.value.eq_ignore_ascii_case("pg_catalog"))
-                {
-                    f.name.0.remove(0);
-                }
-                for part in f.name.0.iter_mut() {
-                    if let ast::ObjectNamePart::Identifier(i) = part
-                        && i.quote_style.is_none()
-                    {
-                        i.value = i.value.to_ascii_lowercase();
-                    }
-                }
-                None
-            }
-            _ => None,
-        };
-        if let Some(r) = replace {
-            *e = r;
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    let _ = ast::visit_expressions_mut(&mut e, canonical_in_place);
     e.to_string()
+}
+
+/// One step of [`canonical_expr`], for a visitor over any part of a statement.
+fn canonical_in_place(e: &mut Expr) -> std::ops::ControlFlow<()> {
+    let replace = match e {
+        Expr::Nested(inner) => Some((**inner).clone()),
+        // PostgreSQL stores the casts it adds to a column for a function
+        // or operator (`(name)::text`, `(score)::numeric`); pg_dump prints
+        // them. A cast on a column is read as the column.
+        Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr,
+            ..
+        } if matches!(**expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
+            Some((**expr).clone())
+        }
+        // And to a constant compared with a column (`hot_rank <>
+        // (0)::double precision` for `hot_rank != 0`).
+        Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr,
+            ..
+        } if matches!(**expr, Expr::Value(_)) => Some((**expr).clone()),
+        Expr::Identifier(i) => {
+            fold_ident(i);
+            None
+        }
+        Expr::CompoundIdentifier(parts) => {
+            parts.iter_mut().for_each(fold_ident);
+            None
+        }
+        Expr::Function(f) => {
+            fold_object(&mut f.name);
+            None
+        }
+        _ => None,
+    };
+    if let Some(r) = replace {
+        *e = r;
+    }
+    std::ops::ControlFlow::Continue(())
+}
+
+/// An unquoted identifier as PostgreSQL folds it.
+fn fold_ident(i: &mut ast::Ident) {
+    if i.quote_style.is_none() {
+        i.value = i.value.to_ascii_lowercase();
+    }
+}
+
+/// An object name as PostgreSQL resolves it on the default search path:
+/// folded, and `public.f` / `pg_catalog.f` is `f`.
+fn fold_object(name: &mut ast::ObjectName) {
+    if name.0.len() == 2
+        && matches!(&name.0[0], ast::ObjectNamePart::Identifier(q)
+            if q.value.eq_ignore_ascii_case("public") || q.value.eq_ignore_ascii_case("pg_catalog"))
+    {
+        name.0.remove(0);
+    }
+    for part in name.0.iter_mut() {
+        if let ast::ObjectNamePart::Identifier(i) = part {
+            fold_ident(i);
+        }
+    }
+}
+
+/// A view's column names and query in one spelling per meaning: what
+/// [`canonical_expr`] does to each expression, table names folded and
+/// without `public.`, aliases folded, keywords and spacing as `sqlparser`
+/// prints them. Two definitions that differ here read different columns,
+/// rows or values (or are spelled in a way this does not fold, such as
+/// `SELECT *` against a list of the same columns).
+pub fn canonical_query(columns: &[ast::ViewColumnDef], query: &ast::Query) -> String {
+    let mut q = query.clone();
+    // pg_dump qualifies every column (`users.id`): a column is read by its
+    // name alone (leniently: `a.id` and `b.id` then read the same).
+    let _ = ast::visit_expressions_mut(&mut q, |e| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && parts.len() == 2
+        {
+            *e = Expr::Identifier(parts[1].clone());
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let _ = ast::visit_expressions_mut(&mut q, canonical_in_place);
+    drop_redundant_aliases(&mut q.body);
+    let _ = ast::visit_relations_mut(&mut q, |name| {
+        fold_object(name);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let mut text = q.to_string();
+    if !columns.is_empty() {
+        let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+        text = format!("({}) {text}", names.join(", "));
+    }
+    // Aliases (`AS Total`) are identifiers the visitors above do not reach:
+    // fold the unquoted words outside literals and quoted names.
+    fold_unquoted_words(&text)
+}
+
+/// `name AS name` (pg_dump's spelling of a column that keeps its name) is
+/// `name`, in every SELECT list of `body`.
+fn drop_redundant_aliases(body: &mut ast::SetExpr) {
+    match body {
+        ast::SetExpr::Select(select) => {
+            for item in select.projection.iter_mut() {
+                if let ast::SelectItem::ExprWithAlias {
+                    expr: Expr::Identifier(i),
+                    alias,
+                } = item
+                    && i.value.eq_ignore_ascii_case(&alias.value)
+                {
+                    *item = ast::SelectItem::UnnamedExpr(Expr::Identifier(i.clone()));
+                }
+            }
+        }
+        ast::SetExpr::SetOperation { left, right, .. } => {
+            drop_redundant_aliases(left);
+            drop_redundant_aliases(right);
+        }
+        ast::SetExpr::Query(q) => drop_redundant_aliases(&mut q.body),
+        _ => {}
+    }
+}
+
+/// The tables the `*` and `t.*` of a query's (first) SELECT list stand for,
+/// in the order PostgreSQL expands them: `*` is every table of FROM, `t.*`
+/// the table named or aliased `t`. `None` for a subquery or a name FROM
+/// does not have.
+fn wildcard_tables(query: &ast::Query) -> Vec<Option<String>> {
+    let mut body = &*query.body;
+    let select = loop {
+        match body {
+            ast::SetExpr::Select(s) => break s,
+            ast::SetExpr::SetOperation { left, .. } => body = left,
+            ast::SetExpr::Query(q) => body = &q.body,
+            _ => return Vec::new(),
+        }
+    };
+    // FROM's relations in order, each with the name it is known by.
+    let mut from: Vec<(Option<String>, Option<String>)> = Vec::new();
+    for t in &select.from {
+        for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            match f {
+                ast::TableFactor::Table { name, alias, .. } => {
+                    let table = object(name);
+                    let known_as = alias.as_ref().map_or_else(
+                        || table.rsplit('.').next().unwrap_or(&table).to_string(),
+                        |a| ident(&a.name),
+                    );
+                    from.push((Some(known_as), Some(table)));
+                }
+                other => {
+                    let alias = match other {
+                        ast::TableFactor::Derived { alias, .. }
+                        | ast::TableFactor::Function { alias, .. }
+                        | ast::TableFactor::UNNEST { alias, .. } => alias.as_ref(),
+                        _ => None,
+                    };
+                    from.push((alias.map(|a| ident(&a.name)), None));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for item in &select.projection {
+        match item {
+            ast::SelectItem::Wildcard(_) => out.extend(from.iter().map(|(_, t)| t.clone())),
+            ast::SelectItem::QualifiedWildcard(
+                ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) => {
+                let n = object(n);
+                let short = n.rsplit('.').next().unwrap_or(&n);
+                out.push(
+                    from.iter()
+                        .find(|(k, _)| k.as_deref() == Some(short))
+                        .and_then(|(_, t)| t.clone()),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `text` with every ASCII letter outside '...' and "..." lower-cased.
+fn fold_unquoted_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    for ch in text.chars() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None if ch == '\'' || ch == '"' => quote = Some(ch),
+            None => {}
+        }
+        out.push(if quote.is_none() {
+            ch.to_ascii_lowercase()
+        } else {
+            ch
+        });
+    }
+    out
 }
 
 /// Whether the canonical expression `expr` names column `column`.
@@ -660,6 +831,8 @@ fn lower(stmt: &Ast) -> Op {
         },
         Ast::CreateView(v) => Op::CreateView {
             name: object(&v.name),
+            definition: Some(canonical_query(&v.columns, &v.query)),
+            wildcards: wildcard_tables(&v.query),
         },
         Ast::AlterType(ast::AlterType {
             name,
@@ -826,6 +999,24 @@ fn action(op: &AlterTableOperation) -> Action {
             name: ident(name),
             if_exists: *if_exists,
         },
+        // Triggers, rules, row security, owner, storage: nothing the model
+        // holds (as the PostgreSQL grammar's reading says too).
+        AlterTableOperation::DisableTrigger { .. }
+        | AlterTableOperation::EnableTrigger { .. }
+        | AlterTableOperation::EnableAlwaysTrigger { .. }
+        | AlterTableOperation::EnableReplicaTrigger { .. }
+        | AlterTableOperation::DisableRule { .. }
+        | AlterTableOperation::EnableRule { .. }
+        | AlterTableOperation::EnableAlwaysRule { .. }
+        | AlterTableOperation::EnableReplicaRule { .. }
+        | AlterTableOperation::DisableRowLevelSecurity
+        | AlterTableOperation::EnableRowLevelSecurity
+        | AlterTableOperation::ForceRowLevelSecurity
+        | AlterTableOperation::NoForceRowLevelSecurity
+        | AlterTableOperation::OwnerTo { .. }
+        | AlterTableOperation::ReplicaIdentity { .. }
+        | AlterTableOperation::SetOptionsParens { .. }
+        | AlterTableOperation::ResetOptions { .. } => Action::NoSchemaEffect,
         _ => Action::Other,
     }
 }

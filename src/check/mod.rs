@@ -355,8 +355,12 @@ impl Touched {
                 self.indexes.insert(to.clone());
                 self.constraints.insert(from.clone());
             }
-            Op::CreateView { name } => {
+            Op::CreateView {
+                name, wildcards, ..
+            } => {
                 self.views.insert(name.clone());
+                // What its `*` stands for is read from those tables.
+                self.tables.extend(wildcards.iter().flatten().cloned());
             }
             Op::DropView { names, .. } => self.views.extend(names.iter().cloned()),
             Op::NoTransactionOnly { .. } | Op::Other => {}
@@ -395,8 +399,8 @@ impl Touched {
             }
         }
         for v in &self.views {
-            if s.views.contains(v) {
-                out.views.insert(v.clone());
+            if let Some(def) = s.views.get(v) {
+                out.views.insert(v.clone(), def.clone());
             }
         }
         for (k, f) in &s.functions {
@@ -432,10 +436,13 @@ impl Touched {
             whole.indexes.insert(name.clone(), i.clone());
         }
         for v in &self.views {
-            if part.views.contains(v) {
-                whole.views.insert(v.clone());
-            } else {
-                whole.views.remove(v);
+            match part.views.get(v) {
+                Some(def) => {
+                    whole.views.insert(v.clone(), def.clone());
+                }
+                None => {
+                    whole.views.remove(v);
+                }
             }
         }
     }

@@ -74,6 +74,24 @@ fn lower(stmt: ast::Stmt) -> Reading {
             as_select: true,
         },
         S::AlterTable(at) => alter_table(&at),
+        // `sqlparser` reads the views it can, with their definitions; one it
+        // cannot read is there, its definition unknown.
+        S::CreateView(v) => match v.view() {
+            Some(n) => Op::CreateView {
+                name: name(n.syntax()),
+                definition: None,
+                wildcards: Vec::new(),
+            },
+            None => Op::Other,
+        },
+        S::CreateMaterializedView(v) => match v.view() {
+            Some(n) => Op::CreateView {
+                name: name(n.syntax()),
+                definition: None,
+                wildcards: Vec::new(),
+            },
+            None => Op::Other,
+        },
         S::CreateIndex(ci) => create_index(&ci),
         S::AlterIndex(ai) => return alter_index(&ai),
         // The definition is read from the statement's tokens by the caller.

@@ -1,8 +1,9 @@
 //! The schema model the checker replays migrations over.
 //!
-//! Invariants: pure; column order is not part of the model (a re-added
-//! column lands at the end of its table and no down can put it back);
-//! names are normalised (unquoted names lower-cased).
+//! Invariants: pure; column order is kept (`Column::position`) only for
+//! what a view's `*` stands for, and is never a difference between tables
+//! (a re-added column lands at the end of its table and no down can put it
+//! back); names are normalised (unquoted names lower-cased).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +18,9 @@ pub struct Column {
     pub not_null: bool,
     /// Default, as written.
     pub default: Option<String>,
+    /// Where it stands in its table (only the order matters: it is what a
+    /// view's `*` expands to). Not compared between schemas.
+    pub position: u32,
 }
 
 /// A table.
@@ -75,6 +79,44 @@ impl Index {
     }
 }
 
+/// A view's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Column names and query ([`super::ir::canonical_query`]).
+    pub query: String,
+    /// What each `*` stood for when the view was created: a table and its
+    /// columns in order, `None` where they were not known.
+    pub stars: Vec<Option<(String, Vec<String>)>>,
+}
+
+impl View {
+    /// Whether `other` is certainly another view: another query, or a `*`
+    /// that stands for other columns (both known).
+    fn differs(&self, other: &View) -> Option<String> {
+        if self.query != other.query {
+            return Some(first_difference(&self.query, &other.query));
+        }
+        self.stars
+            .iter()
+            .zip(&other.stars)
+            .find_map(|(a, b)| match (a, b) {
+                (Some((table, a)), Some((_, b))) if a != b => {
+                    let i = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+                    let at = |v: &[String]| v.get(i).map_or("nothing", String::as_str).to_string();
+                    Some(format!(
+                        "its `*` over {table} stood for {} columns and now for {}; column {} was {} and is now {}",
+                        a.len(),
+                        b.len(),
+                        i + 1,
+                        at(a),
+                        at(b)
+                    ))
+                }
+                _ => None,
+            })
+    }
+}
+
 /// The whole schema.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
@@ -82,8 +124,9 @@ pub struct Schema {
     pub tables: BTreeMap<String, Table>,
     /// Indexes by name.
     pub indexes: BTreeMap<String, Index>,
-    /// Views.
-    pub views: BTreeSet<String>,
+    /// Views and materialized views: name to definition (`None` when it
+    /// could not be read).
+    pub views: BTreeMap<String, Option<View>>,
     /// Functions and procedures: key (`f(integer)`) to normalised definition.
     pub functions: BTreeMap<String, String>,
     /// Unnamed constraints are named as MySQL and SQLite do (a primary key
@@ -125,11 +168,24 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// Adds a column at the end of its table.
+fn add_column(t: &mut Table, c: &ColumnSpec) {
+    let mut column = col(c);
+    column.position = t
+        .columns
+        .values()
+        .map(|c| c.position + 1)
+        .max()
+        .unwrap_or(0);
+    t.columns.insert(c.name.clone(), column);
+}
+
 fn col(c: &ColumnSpec) -> Column {
     Column {
         ty: c.ty.clone(),
         not_null: c.not_null,
         default: c.default.clone(),
+        position: 0,
     }
 }
 
@@ -215,7 +271,7 @@ impl Schema {
                     ..Table::default()
                 };
                 for c in columns {
-                    t.columns.insert(c.name.clone(), col(c));
+                    add_column(&mut t, c);
                     inline_constraints(&mut t, table, c, self.unnamed_primary);
                 }
                 for (name, spec) in constraints {
@@ -270,7 +326,7 @@ impl Schema {
                     .clone()
                     .unwrap_or_else(|| implicit_index_name(table, columns));
                 // A materialized view takes indexes too.
-                if !self.tables.contains_key(table) && !self.views.contains(table) {
+                if !self.tables.contains_key(table) && !self.views.contains_key(table) {
                     missing.push(Missing::Table(table.clone()));
                 }
                 if !(self.indexes.contains_key(&key) && *if_not_exists) {
@@ -356,12 +412,23 @@ impl Schema {
                     }
                 }
             }
-            Op::CreateView { name } => {
-                self.views.insert(name.clone());
+            Op::CreateView {
+                name,
+                definition,
+                wildcards,
+            } => {
+                let view = definition.as_ref().map(|query| View {
+                    query: query.clone(),
+                    stars: wildcards
+                        .iter()
+                        .map(|w| self.expand(w.as_deref()))
+                        .collect(),
+                });
+                self.views.insert(name.clone(), view);
             }
             Op::DropView { names, if_exists } => {
                 for n in names {
-                    if !self.views.remove(n) && !if_exists {
+                    if self.views.remove(n).is_none() && !if_exists {
                         missing.push(Missing::View(n.clone()));
                     }
                     // A materialized view's indexes go with it.
@@ -529,7 +596,7 @@ impl Schema {
         };
         match a {
             Action::AddColumn(c) => {
-                t.columns.insert(c.name.clone(), col(c));
+                add_column(t, c);
                 inline_constraints(t, &table, c, self.unnamed_primary);
             }
             Action::DropColumn { column, if_exists } => {
@@ -655,6 +722,19 @@ impl Schema {
         }
     }
 
+    /// What a view's `*` over `table` stands for now: its columns, in
+    /// order (`None` when the table or its columns are not known).
+    fn expand(&self, table: Option<&str>) -> Option<(String, Vec<String>)> {
+        let t = self.tables.get(table?).filter(|t| !t.opaque)?;
+        let mut cols: Vec<(u32, &String)> =
+            t.columns.iter().map(|(n, c)| (c.position, n)).collect();
+        cols.sort_unstable();
+        Some((
+            table?.to_string(),
+            cols.into_iter().map(|(_, n)| n.clone()).collect(),
+        ))
+    }
+
     /// Every difference between `self` (before) and `after`, in words.
     pub fn diff(&self, after: &Schema) -> Vec<String> {
         let mut out = Vec::new();
@@ -757,10 +837,18 @@ impl Schema {
         {
             out.push(format!("index {name} is left over"));
         }
-        for v in self.views.difference(&after.views) {
-            out.push(format!("view {v} is gone"));
+        for (v, def) in &self.views {
+            match after.views.get(v) {
+                None => out.push(format!("view {v} is gone")),
+                Some(Some(a)) => {
+                    if let Some(how) = def.as_ref().and_then(|d| d.differs(a)) {
+                        out.push(format!("view {v} is not as it was: {how}"));
+                    }
+                }
+                Some(None) => {}
+            }
         }
-        for v in after.views.difference(&self.views) {
+        for v in after.views.keys().filter(|v| !self.views.contains_key(*v)) {
             out.push(format!("view {v} is left over"));
         }
         out

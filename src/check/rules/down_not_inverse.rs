@@ -12,8 +12,12 @@ pub const SUMMARY: &str = "after up then down, the schema differs from before";
 pub const DOC: &str = "\
 What it flags: a down that does not put the schema back as it was: an index or column left \
 over, a column re-added with another type, nullability or default, a constraint or index \
-missing or under another name. Every difference is listed. Column order is not a difference: a \
-re-added column lands at the end of its table and no down can put it back.
+missing or under another name, a view or function re-created with another definition. Every \
+difference is listed. Column order is not a difference: a re-added column lands at the end of its \
+table and no down can put it back. It is one for a view whose `*` the down re-creates: \
+PostgreSQL expands `*` when the view is created, so the same text over a table whose columns \
+changed since gives a view with other columns, in another order. Definitions are compared by \
+meaning: pg_dump's spelling (`users.id`, `(name)::text AS name`, `public.`) is the same view.
 
 Why it matters: after a rollback the old application runs against a schema it was never tested \
 with. A leftover NOT NULL column breaks its inserts; a missing index turns its queries into \
@@ -431,5 +435,136 @@ mod tests {
             )]),
         );
         assert!(m.contains("function t_count() is left over"), "{m}");
+    }
+
+    const USERS: (&str, &str, Option<&str>) = (
+        "users",
+        "CREATE TABLE users (id INT PRIMARY KEY, name TEXT);\n\
+         CREATE VIEW user_names AS SELECT id, name FROM users;\n\
+         CREATE VIEW user_alias AS SELECT * FROM users;",
+        Some("DROP VIEW user_alias, user_names;\n-- migrate:archive\nDROP TABLE users;"),
+    );
+
+    #[test]
+    fn ok_views_put_back_as_they_were_in_any_spelling() {
+        ok(
+            super::ID,
+            &source(&[
+                USERS,
+                (
+                    "widen",
+                    "CREATE OR REPLACE VIEW user_names AS SELECT id, name, 1 AS one FROM users;",
+                    // pg_dump's spelling of the first definition.
+                    Some(
+                        "DROP VIEW user_names;\nCREATE VIEW user_names AS\n SELECT users.id,\n    \
+                         (users.name)::text AS name\n   FROM public.users;",
+                    ),
+                ),
+                (
+                    "mat",
+                    "CREATE MATERIALIZED VIEW counts AS SELECT COUNT(*) AS n FROM users WHERE id <> 0;",
+                    Some("DROP MATERIALIZED VIEW counts;"),
+                ),
+                // A stage that leaves the view's table alone.
+                (
+                    "other",
+                    "DROP VIEW user_alias;\nCREATE VIEW user_alias AS SELECT * FROM users WHERE id > 0;",
+                    Some("DROP VIEW user_alias;\nCREATE VIEW user_alias AS SELECT * FROM users;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn err_a_view_put_back_with_another_query() {
+        let m = err(
+            super::ID,
+            &source(&[
+                USERS,
+                (
+                    "v2",
+                    "CREATE OR REPLACE VIEW user_names AS SELECT id, name, 1 AS one FROM users;",
+                    Some("DROP VIEW user_names;\nCREATE VIEW user_names AS SELECT id FROM users;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("view user_names is not as it was"), "{m}");
+        let m = err(
+            super::ID,
+            &source(&[
+                USERS,
+                (
+                    "gone",
+                    "DROP VIEW user_names;",
+                    Some("CREATE VIEW user_name AS SELECT id, name FROM users;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("view user_names is gone"), "{m}");
+        assert!(m.contains("view user_name is left over"), "{m}");
+    }
+
+    #[test]
+    fn err_a_star_view_recreated_over_changed_columns() {
+        // PostgreSQL expands `*` when the view is created: the same text
+        // over a table whose columns changed since is another view (a real
+        // history's rename-and-split down did this).
+        let m = err(
+            super::ID,
+            &source(&[
+                USERS,
+                (
+                    "email",
+                    "ALTER TABLE users ADD COLUMN email TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN email;"),
+                ),
+                (
+                    "rename",
+                    "DROP VIEW user_alias;\nALTER TABLE users RENAME TO person;",
+                    Some(
+                        "ALTER TABLE person RENAME TO users;\nCREATE VIEW user_alias AS SELECT * FROM users;",
+                    ),
+                ),
+            ]),
+        );
+        assert!(
+            m.contains("its `*` over users stood for 2 columns and now for 3; column 3 was nothing and is now email"),
+            "{m}"
+        );
+        // A column dropped and re-added: same columns, another order.
+        let m = err(
+            super::ID,
+            &source(&[
+                USERS,
+                (
+                    "move",
+                    "DROP VIEW user_alias;\n-- migrate:archive\nALTER TABLE users DROP COLUMN id;",
+                    Some(
+                        "ALTER TABLE users ADD COLUMN id INT PRIMARY KEY;\n\
+                         CREATE VIEW user_alias AS SELECT * FROM users;",
+                    ),
+                ),
+            ]),
+        );
+        assert!(m.contains("column 1 was id and is now name"), "{m}");
+    }
+
+    #[test]
+    fn triggers_and_row_security_do_not_hide_a_non_inverse_down() {
+        // `ALTER TABLE ... DISABLE TRIGGER` (a backfill's habit) changes
+        // nothing the checker compares, so the stage is still judged.
+        let m = err(
+            super::ID,
+            &source(&[
+                T,
+                (
+                    "i",
+                    "ALTER TABLE t DISABLE TRIGGER ALL;\nCREATE INDEX t_v ON t (v);\n\
+                     ALTER TABLE t ENABLE TRIGGER ALL;\nALTER TABLE t ENABLE ROW LEVEL SECURITY;",
+                    Some("ALTER TABLE t DISABLE ROW LEVEL SECURITY;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index t_v is left over"), "{m}");
     }
 }
