@@ -402,12 +402,26 @@ fn same_definition(a: &str, b: &str, window: Duration) -> bool {
         && ta.iter().zip(&tb).all(|((ka, sa), (kb, sb))| {
             ka == kb
                 && (sa == sb
+                    || (*ka == TokenKind::Word && sa.eq_ignore_ascii_case(sb))
                     || (*ka == TokenKind::String
                         && match (timestamp_seconds(sa), timestamp_seconds(sb)) {
                             (Some(x), Some(y)) => (x - y).abs() <= window.as_secs_f64() + 1.0,
-                            _ => false,
+                            _ => match (dollar_body(sa), dollar_body(sb)) {
+                                // A function body: its layout, comments and
+                                // keyword case are not differences.
+                                (Some(x), Some(y)) => same_definition(x, y, window),
+                                _ => false,
+                            },
                         }))
         })
+}
+
+/// The inside of a dollar-quoted string (`$tag$ ... $tag$`).
+fn dollar_body(literal: &str) -> Option<&str> {
+    let rest = literal.strip_prefix('$')?;
+    let tag_end = rest.find('$')?;
+    let tag = &literal[..tag_end + 2];
+    literal.strip_prefix(tag)?.strip_suffix(tag)
 }
 
 /// `'YYYY-MM-DD HH:MM:SS[.ffffff]'` as seconds from the epoch (the zone
@@ -1098,6 +1112,37 @@ mod tests {
         assert!(!same_definition(
             &v("2026-12-01 20:46:09"),
             &v("2026-12-01 20:46:09").replace("p.id", "p.name"),
+            w
+        ));
+    }
+
+    #[test]
+    fn a_function_body_laid_out_again_is_the_same_function() {
+        let f = |body: &str| {
+            format!(
+                "CREATE OR REPLACE FUNCTION public.f() RETURNS trigger LANGUAGE plpgsql AS $function${body}$function$"
+            )
+        };
+        let w = Duration::from_secs(2);
+        // A down that re-creates the function from a file with other
+        // indentation, comments and keyword case (seen on a real history:
+        // the drill said "line 5 was `BEGIN`, is now `BEGIN`").
+        assert!(same_definition(
+            &f("\nBEGIN\n    NEW.updated_at = now();\n    RETURN NEW;\nEND\n"),
+            &f("\n  begin  -- touch it\n\tNEW.updated_at = NOW();\n  RETURN NEW;\n  end;\n")
+                .replace("end;", "end"),
+            w
+        ));
+        // Another statement in the body is another function.
+        assert!(!same_definition(
+            &f("BEGIN NEW.updated_at = now(); RETURN NEW; END"),
+            &f("BEGIN RETURN NEW; END"),
+            w
+        ));
+        // And a string literal in it keeps its case.
+        assert!(!same_definition(
+            &f("BEGIN RAISE 'Stop'; END"),
+            &f("BEGIN RAISE 'stop'; END"),
             w
         ));
     }

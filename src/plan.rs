@@ -81,7 +81,8 @@ pub enum StageFilter {
 /// What `up` may apply.
 #[derive(Debug, Clone, Default)]
 pub struct UpScope {
-    /// Versions up to this one (inclusive).
+    /// Versions up to this one (inclusive: `up --to 0` applies a diesel
+    /// history's version 0, where `down --to 0` reverts every version).
     pub to: Option<i64>,
     /// Only stages of this state (a checkpoint).
     pub within: Option<BTreeSet<(i64, StageKind)>>,
@@ -91,7 +92,7 @@ pub struct UpScope {
 
 impl UpScope {
     fn includes(&self, version: i64, stage: StageKind) -> bool {
-        self.to.is_none_or(|to| !beyond(version, to))
+        self.to.is_none_or(|to| cmp_versions(version, to).is_le())
             && self
                 .within
                 .as_ref()

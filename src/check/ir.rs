@@ -63,6 +63,21 @@ pub enum ConstraintSpec {
     NotNull(String),
 }
 
+impl std::fmt::Display for ConstraintSpec {
+    /// As SQL: `UNIQUE (a, b)`, `FOREIGN KEY (a) REFERENCES t`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConstraintSpec::PrimaryKey(cols) => write!(f, "PRIMARY KEY ({})", cols.join(", ")),
+            ConstraintSpec::Unique(cols) => write!(f, "UNIQUE ({})", cols.join(", ")),
+            ConstraintSpec::ForeignKey(cols, to) => {
+                write!(f, "FOREIGN KEY ({}) REFERENCES {to}", cols.join(", "))
+            }
+            ConstraintSpec::Check(text) => write!(f, "CHECK ({text})"),
+            ConstraintSpec::NotNull(col) => write!(f, "NOT NULL {col}"),
+        }
+    }
+}
+
 /// What a statement does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {

@@ -289,8 +289,9 @@ struct Touched {
     types: BTreeSet<String>,
     /// Function keys, or bare names (any signature).
     functions: BTreeSet<String>,
-    /// Tables dropped: the tables referencing them are read too.
-    dropped: BTreeSet<String>,
+    /// Tables dropped or renamed (by their old name): the tables
+    /// referencing them are read too.
+    referenced: BTreeSet<String>,
 }
 
 impl Touched {
@@ -315,18 +316,20 @@ impl Touched {
                     for a in actions {
                         if let Action::RenameTo(to) = a {
                             self.tables.insert(to.clone());
+                            self.referenced.insert(table.clone());
                         }
                     }
                 }
             }
             Op::DropTable { tables, .. } => {
                 self.tables.extend(tables.iter().cloned());
-                self.dropped.extend(tables.iter().cloned());
+                self.referenced.extend(tables.iter().cloned());
             }
             Op::Truncate { tables } => self.tables.extend(tables.iter().cloned()),
             Op::RenameTable { from, to } => {
                 self.tables.insert(from.clone());
                 self.tables.insert(to.clone());
+                self.referenced.insert(from.clone());
             }
             Op::CreateIndex {
                 name,
@@ -371,7 +374,7 @@ impl Touched {
         for (name, t) in &s.tables {
             if t.constraints.iter().any(|(c, spec)| {
                 self.constraints.contains(c)
-                    || matches!(spec, ir::ConstraintSpec::ForeignKey(_, to) if self.dropped.contains(to))
+                    || matches!(spec, ir::ConstraintSpec::ForeignKey(_, to) if self.referenced.contains(to))
             })
                 || t.columns.values().any(|c| {
                     self.types

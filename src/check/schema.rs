@@ -206,12 +206,7 @@ fn constraint_key(
         // a table rebuild's rename).
         return match spec {
             ConstraintSpec::PrimaryKey(_) => "PRIMARY".to_string(),
-            ConstraintSpec::Unique(cols) => format!("UNIQUE ({})", cols.join(", ")),
-            ConstraintSpec::ForeignKey(cols, to) => {
-                format!("FOREIGN KEY ({}) REFERENCES {to}", cols.join(", "))
-            }
-            ConstraintSpec::Check(text) => format!("CHECK ({text})"),
-            ConstraintSpec::NotNull(col) => format!("NOT NULL {col}"),
+            other => other.to_string(),
         };
     }
     match spec {
@@ -255,6 +250,24 @@ impl Schema {
         out
     }
 
+    /// What follows a table from its old name to `to`: its indexes, and the
+    /// foreign keys of other tables (PostgreSQL and MySQL keep them on the
+    /// table, whatever it is called).
+    fn follow_rename(&mut self, from: &str, to: &str) {
+        for i in self.indexes.values_mut().filter(|i| i.table == from) {
+            i.table = to.to_string();
+        }
+        for t in self.tables.values_mut() {
+            for spec in t.constraints.values_mut() {
+                if let ConstraintSpec::ForeignKey(_, target) = spec
+                    && target == from
+                {
+                    *target = to.to_string();
+                }
+            }
+        }
+    }
+
     /// Applies one statement; returns what it referred to that does not exist.
     pub fn apply(&mut self, op: &Op) -> Vec<Missing> {
         let mut missing = Vec::new();
@@ -290,9 +303,7 @@ impl Schema {
             Op::RenameTable { from, to } => match self.tables.remove(from) {
                 Some(t) => {
                     self.tables.insert(to.clone(), t);
-                    for i in self.indexes.values_mut().filter(|i| &i.table == from) {
-                        i.table = to.clone();
-                    }
+                    self.follow_rename(from, to);
                 }
                 None => missing.push(Missing::Table(from.clone())),
             },
@@ -311,7 +322,11 @@ impl Schema {
                 for a in actions {
                     self.alter(&mut t, &mut name, a, &mut missing);
                 }
+                let renamed = (&name != table).then(|| name.clone());
                 self.tables.insert(name, t);
+                if let Some(to) = renamed {
+                    self.follow_rename(table, &to);
+                }
             }
             Op::CreateIndex {
                 name,
@@ -330,11 +345,24 @@ impl Schema {
                     missing.push(Missing::Table(table.clone()));
                 }
                 if !(self.indexes.contains_key(&key) && *if_not_exists) {
+                    // `date(day)` over a column that is a date is stored as
+                    // `day` (the cast to its own type is nothing).
+                    let columns = columns
+                        .iter()
+                        .map(|c| {
+                            let own_type = self.tables.get(table).and_then(|t| {
+                                t.columns.iter().find(|(n, col)| {
+                                    *c == format!("{}({n})", col.ty.to_ascii_lowercase())
+                                })
+                            });
+                            own_type.map_or_else(|| c.clone(), |(n, _)| n.clone())
+                        })
+                        .collect();
                     self.indexes.insert(
                         key,
                         Index {
                             table: table.clone(),
-                            columns: columns.clone(),
+                            columns,
                             unique: *unique,
                             predicate: predicate.clone(),
                         },
@@ -476,6 +504,17 @@ fn first_difference(before: &str, after: &str) -> String {
         v[from..to].join(" ")
     };
     format!("`{}` became `{}`", around(&b), around(&a))
+}
+
+/// Whether two constraints of one name are the same: CHECKs by meaning
+/// ([`super::ir::canonical_expr`]), keys by their columns in order.
+fn same_constraint(a: &ConstraintSpec, b: &ConstraintSpec) -> bool {
+    match (a, b) {
+        (ConstraintSpec::Check(x), ConstraintSpec::Check(y)) => {
+            x == y || super::ir::canonical_expr(x) == super::ir::canonical_expr(y)
+        }
+        _ => a == b,
+    }
 }
 
 /// The column of the NOT NULL constraint `name`: a named one, or the one
@@ -648,7 +687,11 @@ impl Schema {
                                 *c = to.clone();
                             }
                         }
-                        ConstraintSpec::Check(_) => {}
+                        ConstraintSpec::Check(expr) => {
+                            if super::ir::expr_names(expr, from) {
+                                *expr = super::ir::rename_in_expr(expr, from, to);
+                            }
+                        }
                     }
                 }
                 for i in self.indexes.values_mut().filter(|i| i.table == table) {
@@ -668,6 +711,16 @@ impl Schema {
                     && let Some(c) = t.columns.get_mut(column)
                 {
                     c.ty = ty.clone();
+                }
+                // An index on `date(col)` over a column that becomes a
+                // `date`: PostgreSQL rebuilds it from its definition, where
+                // the cast to the column's own type is now nothing, and
+                // keeps it as an index on the column (as CREATE INDEX does).
+                let cast = format!("{}({column})", ty.to_ascii_lowercase());
+                for i in self.indexes.values_mut().filter(|i| i.table == table) {
+                    for c in i.columns.iter_mut().filter(|c| **c == cast) {
+                        *c = column.clone();
+                    }
                 }
             }
             Action::SetNotNull(c) | Action::DropNotNull(c) => {
@@ -812,6 +865,15 @@ impl Schema {
                         .filter(|k| !t.constraints.contains_key(*k))
                     {
                         out.push(format!("constraint {k} on {name} is left over"));
+                    }
+                    for (k, spec) in &t.constraints {
+                        if let Some(now) = a.constraints.get(k)
+                            && !same_constraint(spec, now)
+                        {
+                            out.push(format!(
+                                "constraint {k} on {name} was {spec} and is now {now}"
+                            ));
+                        }
                     }
                 }
             }

@@ -81,10 +81,56 @@ fn diesel_versions_run_in_diesels_order() {
             .ok();
         assert!(db.history().is_empty(), "{:?}: {:?}", db.kind, db.history());
         assert!(db.schema().is_empty(), "{:?}: {:?}", db.kind, db.schema());
+        // `up --to 0` applies version 0 alone.
+        db.migrate(&["--source", &s, "up", "--to", "0"]).ok();
+        assert_eq!(db.history(), ["0:main:applied"], "{:?}", db.kind);
         // And a fresh up applies the whole history in that order.
         db.migrate(&["--source", &s, "up"]).ok();
         assert_eq!(db.history().len(), 5);
     }
+}
+
+#[test]
+fn the_drill_drills_version_0_as_its_own_stage() {
+    // Before, the drill's `up` to version 0 applied nothing, so version 0
+    // was reported ok untried and applied with the next stage, whose down
+    // then "left over" what version 0 made.
+    let dir = fixture("histories/diesel_order");
+    let run = migrate_in(
+        &root(),
+        &[
+            "--source",
+            dir.to_str().unwrap(),
+            "--database-url",
+            "sqlite::memory:",
+            "drill",
+            "--format",
+            "json",
+        ],
+    );
+    let v: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let stages = v["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 5, "{v}");
+    assert_eq!(
+        stages[0]["migration"],
+        "00000000000000_diesel_initial_setup"
+    );
+    for later in &stages[1..] {
+        assert!(
+            !later["details"].to_string().contains("setup_log"),
+            "the drill blamed another stage for version 0's table: {v}"
+        );
+    }
+    // Version 0 itself was applied, seeded, reverted and applied again: its
+    // down drops its table, a loss accepted with a written reason.
+    assert_eq!(stages[0]["verdict"], "ok", "{v}");
+    assert!(
+        stages[0]["details"]
+            .to_string()
+            .contains("setup_log: 2 of 2 rows lost after down and up again"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -567,4 +567,114 @@ mod tests {
         );
         assert!(m.contains("index t_v is left over"), "{m}");
     }
+
+    #[test]
+    fn err_a_constraint_put_back_with_other_columns() {
+        // A real history's down re-added a UNIQUE with its columns in
+        // another order: another index, another constraint.
+        let m = err(
+            super::ID,
+            &source(&[
+                (
+                    "o",
+                    "CREATE TABLE owners (crate_id INT, owner_id INT, kind INT, \
+                     CONSTRAINT owners_unique UNIQUE (owner_id, crate_id, kind));",
+                    Some("-- migrate:archive\nDROP TABLE owners;"),
+                ),
+                (
+                    "pk",
+                    "ALTER TABLE owners DROP CONSTRAINT owners_unique;\n\
+                     ALTER TABLE owners ADD PRIMARY KEY (crate_id, owner_id, kind);",
+                    Some(
+                        "ALTER TABLE owners DROP CONSTRAINT owners_pkey;\n\
+                         ALTER TABLE owners ADD CONSTRAINT owners_unique UNIQUE (crate_id, owner_id, kind);",
+                    ),
+                ),
+            ]),
+        );
+        assert!(
+            m.contains(
+                "constraint owners_unique on owners was UNIQUE (owner_id, crate_id, kind) \
+                 and is now UNIQUE (crate_id, owner_id, kind)"
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn ok_constraints_follow_renamed_tables_and_columns() {
+        ok(
+            super::ID,
+            &source(&[
+                (
+                    "u",
+                    "CREATE TABLE user_ (id INT PRIMARY KEY);\n\
+                     CREATE TABLE site (id INT PRIMARY KEY, creator_id INT REFERENCES user_, \
+                     mod_id INT, CONSTRAINT one_of CHECK (num_nonnulls(creator_id, mod_id) = 1));",
+                    Some(
+                        "-- migrate:archive\nDROP TABLE site;\n-- migrate:archive\nDROP TABLE user_;",
+                    ),
+                ),
+                // The foreign key of another table follows the rename, and
+                // the CHECK follows its column's.
+                (
+                    "person",
+                    "ALTER TABLE user_ RENAME TO person;\nALTER TABLE site RENAME COLUMN mod_id TO admin_id;",
+                    Some(
+                        "ALTER TABLE site RENAME COLUMN admin_id TO mod_id;\nALTER TABLE person RENAME TO user_;",
+                    ),
+                ),
+                (
+                    "creator",
+                    "-- migrate:archive\nALTER TABLE site DROP COLUMN creator_id;",
+                    Some("ALTER TABLE site ADD COLUMN creator_id INT REFERENCES person;"),
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn an_index_on_a_cast_to_the_columns_new_type_becomes_an_index_on_the_column() {
+        // PostgreSQL rebuilds `(date(day))` over a column that becomes a
+        // date as `(day)`; a down that turns it back into a timestamp does
+        // not bring the cast back.
+        let base = (
+            "d",
+            "CREATE TABLE downloads (id INT PRIMARY KEY, day TIMESTAMP);\n\
+             CREATE INDEX downloads_day ON downloads (date(day));",
+            Some("-- migrate:archive\nDROP TABLE downloads;"),
+        );
+        let m = err(
+            super::ID,
+            &source(&[
+                base,
+                (
+                    "to_date",
+                    "ALTER TABLE downloads ALTER COLUMN day TYPE date;",
+                    Some("ALTER TABLE downloads ALTER COLUMN day TYPE timestamp;"),
+                ),
+            ]),
+        );
+        assert!(m.contains("index downloads_day changed"), "{m}");
+        // Later, a stage that re-creates it on the column is inverse.
+        ok(
+            super::ID,
+            &source(&[
+                base,
+                (
+                    "to_date",
+                    "ALTER TABLE downloads ALTER COLUMN day TYPE date;",
+                    Some(
+                        "ALTER TABLE downloads ALTER COLUMN day TYPE timestamp;\n\
+                         DROP INDEX downloads_day;\nCREATE INDEX downloads_day ON downloads (date(day));",
+                    ),
+                ),
+                (
+                    "unused",
+                    "DROP INDEX downloads_day;",
+                    Some("CREATE INDEX downloads_day ON downloads (date(day));"),
+                ),
+            ]),
+        );
+    }
 }
