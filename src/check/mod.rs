@@ -66,11 +66,17 @@ pub struct Diagnostic {
     pub line: u32,
     /// 1-based column.
     pub column: u32,
+    /// Where the statement at fault ends: 1-based line and column of its
+    /// last character (the start again for a finding about a whole file).
+    pub end_line: u32,
+    /// See `end_line`.
+    pub end_column: u32,
     /// What is wrong.
     pub message: String,
     /// How to fix it.
     pub help: String,
-    /// The statement's first line, for the human report.
+    /// The lines of the statement at fault (at most [`EXCERPT_LINES`]),
+    /// whole from their first column, for the human report.
     #[serde(skip)]
     pub excerpt: String,
     /// [`baseline::fingerprint`] of the statement (or file) it is about.
@@ -122,7 +128,11 @@ pub struct Stmt {
     pub line: u32,
     /// 1-based column.
     pub column: u32,
-    /// First line of its text.
+    /// 1-based line of its last character.
+    pub end_line: u32,
+    /// 1-based column of its last character.
+    pub end_column: u32,
+    /// Its lines, whole (at most [`EXCERPT_LINES`]).
     pub excerpt: String,
     /// What it does.
     pub read: Read,
@@ -143,6 +153,10 @@ pub struct Finding {
     pub line: u32,
     /// Column.
     pub column: u32,
+    /// Line of the last character.
+    pub end_line: u32,
+    /// Column of the last character.
+    pub end_column: u32,
     /// Excerpt.
     pub excerpt: String,
     /// Message.
@@ -208,6 +222,8 @@ impl StageCx<'_> {
             file: script.path.clone(),
             line: stmt.line,
             column: stmt.column,
+            end_line: stmt.end_line,
+            end_column: stmt.end_column,
             excerpt: stmt.excerpt.clone(),
             message,
             help,
@@ -229,6 +245,8 @@ impl StageCx<'_> {
             file: script.path.clone(),
             line: script.line_offset + 1,
             column: 1,
+            end_line: script.line_offset + 1,
+            end_column: 1,
             excerpt: String::new(),
             message,
             help,
@@ -458,18 +476,37 @@ fn read_guarded(s: &Statement, sql: &str, dialect: Dialect) -> Read {
         .unwrap_or_else(|_| ir::read_tokens_only(s, sql, "the parser failed on it"))
 }
 
+/// The most lines of a statement a finding shows.
+pub const EXCERPT_LINES: usize = 4;
+
 /// Reads every statement of a script.
 fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {
     let statements: Vec<Statement> = split(&script.sql, dialect);
     statements
         .iter()
         .map(|s| {
-            let line_start = script.sql[..s.span.start].rfind('\n').map_or(0, |i| i + 1);
+            let sql = &script.sql;
+            let line_start = sql[..s.span.start].rfind('\n').map_or(0, |i| i + 1);
             let line = script.line_offset + s.line;
+            // The last character (not a trailing `;` or space).
+            let text = s.text(sql);
+            let last = s.span.start + text.trim_end().len().max(1) - 1;
+            let last = (0..=last)
+                .rev()
+                .find(|i| sql.is_char_boundary(*i))
+                .unwrap_or(0);
+            let last_line_start = sql[..last].rfind('\n').map_or(0, |i| i + 1);
+            let lines_end = sql[last..].find('\n').map_or(sql.len(), |i| last + i);
             Stmt {
                 line,
-                column: script.sql[line_start..s.span.start].chars().count() as u32 + 1,
-                excerpt: s.text(&script.sql).lines().next().unwrap_or("").to_string(),
+                column: sql[line_start..s.span.start].chars().count() as u32 + 1,
+                end_line: line + sql[s.span.start..last].matches('\n').count() as u32,
+                end_column: sql[last_line_start..last].chars().count() as u32 + 1,
+                excerpt: sql[line_start..lines_end]
+                    .lines()
+                    .take(EXCERPT_LINES)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 read: read_guarded(s, &script.sql, dialect),
                 archived: script
                     .directives_for(line)
@@ -595,6 +632,8 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
             file: w.path.clone(),
             line: 1,
             column: 1,
+            end_line: 1,
+            end_column: 1,
             excerpt: String::new(),
             message: w.message.clone(),
             help: match w.kind {
@@ -662,6 +701,8 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
             file: script.path.clone(),
             line: d.line,
             column: 1,
+            end_line: d.line,
+            end_column: 1,
             excerpt: String::new(),
             message,
             help,
@@ -733,6 +774,8 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                 file: f.file.display().to_string(),
                 line: f.line,
                 column: f.column,
+                end_line: f.end_line,
+                end_column: f.end_column,
                 message: f.message,
                 help: f.help,
                 excerpt: f.excerpt,
@@ -805,6 +848,8 @@ fn apply_baseline(source: &Source, baseline: &Baseline, diagnostics: &mut Vec<Di
             file: path.clone(),
             line: 1,
             column: 1,
+            end_line: 1,
+            end_column: 1,
             message: format!(
                 "the baseline accepts a `{}` finding in {} that is no longer found (statement {})",
                 e.rule, e.file, e.statement

@@ -1,5 +1,6 @@
 //! `migrate check` and `migrate explain`: the reversibility checker's front end.
 
+use annotate_snippets::{Level, Renderer, Snippet};
 use std::io::Write;
 
 use anyhow::anyhow;
@@ -206,24 +207,35 @@ fn human(out: &mut Out, report: &Report, migrations: usize, quiet: bool) -> CliR
             d.rule,
             d.message
         )?;
-        writeln!(out, "  {DIM}-->{DIM:#} {}:{}:{}", d.file, d.line, d.column)?;
-        if !d.excerpt.is_empty() {
-            let n = d.line.to_string();
-            let pad = " ".repeat(n.len());
-            writeln!(out, " {pad} {DIM}|{DIM:#}")?;
-            writeln!(out, " {n} {DIM}|{DIM:#} {}", d.excerpt)?;
-            let indent = " ".repeat(d.column.saturating_sub(1) as usize);
-            let width = d
-                .excerpt
-                .chars()
-                .count()
-                .saturating_sub(d.column.saturating_sub(1) as usize)
-                .max(1);
-            writeln!(
+        match excerpt_span(d) {
+            Some(span) => {
+                let level = match d.severity {
+                    Severity::Error => Level::Error,
+                    Severity::Warning => Level::Warning,
+                    Severity::Info => Level::Info,
+                };
+                let snippet = Snippet::source(&d.excerpt)
+                    .line_start(d.line as usize)
+                    .origin(&d.file)
+                    .annotation(level.span(span));
+                // The title is printed above, in the style of the others.
+                let rendered = Renderer::styled()
+                    .render(Level::Note.title("").snippet(snippet))
+                    .to_string();
+                // Drop the renderer's title line: only the snippet is wanted.
+                for line in rendered.lines().skip(1) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            // Aligned as the renderer aligns its own.
+            None => writeln!(
                 out,
-                " {pad} {DIM}|{DIM:#} {indent}{st}{}{st:#}",
-                "^".repeat(width)
-            )?;
+                "{} {DIM}-->{DIM:#} {}:{}:{}",
+                " ".repeat(d.line.to_string().len()),
+                d.file,
+                d.line,
+                d.column
+            )?,
         }
         writeln!(out, "  {DIM}= help:{DIM:#} {}", d.help)?;
         writeln!(out)?;
@@ -242,6 +254,37 @@ fn human(out: &mut Out, report: &Report, migrations: usize, quiet: bool) -> CliR
     Ok(())
 }
 
+/// The byte range of the statement at fault within `d.excerpt` (which
+/// starts at the beginning of line `d.line`): from its first character to
+/// its last, or to the end of the excerpt when the statement goes on.
+fn excerpt_span(d: &migrate::check::Diagnostic) -> Option<std::ops::Range<usize>> {
+    if d.excerpt.is_empty() {
+        return None;
+    }
+    let text = &d.excerpt;
+    // Byte offset of each line's start.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let at = |line: usize, column: u32| -> usize {
+        let from = starts[line];
+        let to = starts.get(line + 1).map_or(text.len(), |n| n - 1);
+        text[from..to]
+            .char_indices()
+            .nth(column.saturating_sub(1) as usize)
+            .map_or(to, |(i, _)| from + i)
+    };
+    let start = at(0, d.column);
+    let last_line = d.end_line.saturating_sub(d.line) as usize;
+    let end = if last_line < starts.len() && d.end_line >= d.line {
+        let e = at(last_line, d.end_column);
+        e + text[e..].chars().next().map_or(0, char::len_utf8)
+    } else {
+        text.len()
+    };
+    Some(start..end.max(start + text[start..].chars().next().map_or(0, char::len_utf8)))
+}
+
 /// GitHub Actions workflow commands: one annotation per finding.
 fn github(out: &mut Out, report: &Report) -> CliResult {
     let data = |s: &str| {
@@ -258,10 +301,12 @@ fn github(out: &mut Out, report: &Report) -> CliResult {
         };
         writeln!(
             out,
-            "::{level} file={},line={},col={},title={}::{}",
+            "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}",
             prop(&d.file),
             d.line,
             d.column,
+            d.end_line,
+            d.end_column,
             prop(d.rule),
             data(&format!("{} (help: {})", d.message, d.help))
         )?;
@@ -295,7 +340,13 @@ fn sarif(report: &Report) -> serde_json::Value {
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": { "uri": d.file.replace('\\', "/") },
-                        "region": { "startLine": d.line, "startColumn": d.column },
+                        "region": {
+                            "startLine": d.line,
+                            "startColumn": d.column,
+                            "endLine": d.end_line,
+                            // SARIF's end column is the one after the region.
+                            "endColumn": d.end_column + 1
+                        },
                     }
                 }],
             })

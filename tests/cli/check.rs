@@ -21,11 +21,19 @@ fn json_report_is_pinned_and_exact() {
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["diagnostics", "errors", "warnings"]);
     let d = v["diagnostics"][0].as_object().unwrap();
-    assert_eq!(d.len(), 7);
+    assert_eq!(d.len(), 9);
     // Keys in the documented order.
     let first = &run.stdout[..run.stdout.find('}').unwrap()];
     let at: Vec<usize> = [
-        "rule", "severity", "file", "line", "column", "message", "help",
+        "rule",
+        "severity",
+        "file",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "message",
+        "help",
     ]
     .iter()
     .map(|k| {
@@ -52,7 +60,7 @@ fn github_annotations() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("::error file=tests/fixtures/check/findings/0004_index_nickname.up.sql,line=1,col=1,title=needs-no-transaction::"));
+    assert!(run.stdout.contains("::error file=tests/fixtures/check/findings/0004_index_nickname.up.sql,line=1,col=1,endLine=1,endColumn=60,title=needs-no-transaction::"));
 }
 
 #[test]
@@ -314,4 +322,60 @@ fn postgres_statements_sqlparser_cannot_read_and_a_forgotten_semicolon() {
     let run = db.migrate(&["--source", s, "up"]).code(1);
     assert!(run.all().contains("syntax-error"), "{}", run.all());
     assert_eq!(db.history(), before, "nothing applied");
+}
+
+#[test]
+fn findings_span_their_statement_and_a_syntax_error_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path();
+    std::fs::write(
+        m.join("0001_t.up.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(m.join("0001_t.down.sql"), "DROP TABLE\n  t;\n").unwrap();
+    std::fs::write(m.join("0002_u.up.sql"), "ALTER TABLE t ADD COLUMN u INT;\n").unwrap();
+    std::fs::write(
+        m.join("0002_u.down.sql"),
+        "ALTER TABLE t DROP CONSTRAINT t_pkey\nALTER TABLE t DROP COLUMN u;\n",
+    )
+    .unwrap();
+    let src = m.to_str().unwrap();
+    let args = ["--source", src, "check", "--dialect", "postgres"];
+    let run = migrate_in(&root(), &args).code(1);
+    // A two-line DROP is underlined from its first character to its last.
+    assert!(
+        run.stdout
+            .contains("1 | / DROP TABLE\n2 | |   t;\n  | |___^"),
+        "{}",
+        run.stdout
+    );
+    // The caret of a syntax error is where the `;` is missing.
+    assert!(
+        run.stdout.contains("0002_u.down.sql:1:37\n  |\n1 | ALTER TABLE t DROP CONSTRAINT t_pkey\n  |                                     ^"),
+        "{}",
+        run.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let run = migrate_in(&root(), &json_args).code(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let drop = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["rule"] == "lossy-down" && d["file"].as_str().unwrap().ends_with("0001_t.down.sql")
+        })
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (
+            &drop["line"],
+            &drop["column"],
+            &drop["end_line"],
+            &drop["end_column"]
+        ),
+        (&1.into(), &1.into(), &2.into(), &3.into()),
+        "{drop}"
+    );
 }

@@ -37,7 +37,7 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
             } else {
                 (s.line + line - 1, *column)
             };
-            out.push(cx.at(
+            let mut f = cx.at(
                 down,
                 s,
                 ID,
@@ -45,7 +45,10 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
                     "PostgreSQL's grammar rejects this statement: {message} (line {line}, column {column}); it would fail when it runs"
                 ),
                 "fix the statement (a missing `;` joins two statements into one)".into(),
-            ));
+            );
+            // The caret goes where the grammar stopped.
+            (f.line, f.column, f.end_line, f.end_column) = (line, column, line, column);
+            out.push(f);
         }
     }
 }
