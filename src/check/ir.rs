@@ -1221,6 +1221,15 @@ fn read_op(statement: &Statement, script: &str, dialect: Dialect) -> Read {
             });
     }
     match Parser::parse_sql(sp_dialect(dialect).as_ref(), text) {
+        // As PostgreSQL's grammar reading says (`super::pg`).
+        Ok(stmts) if stmts.len() == 1 && matches!(stmts[0], Ast::Call(_)) => Read {
+            op: tokens_op(statement, script),
+            parse_error: Some(
+                "the checker cannot see what a called procedure does to the schema".into(),
+            ),
+            syntax_error: None,
+            cascades: false,
+        },
         Ok(stmts) if stmts.len() == 1 && dialect == Dialect::Postgres => {
             if let Ast::CreateFunction(f) = &stmts[0] {
                 let types = f

@@ -946,6 +946,47 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// The schema most pattern tables start from: two tables with keys, a
+    /// foreign key, a nullable and a NOT NULL column, a default.
+    pub const BASE: Spec<'static> = (
+        "base",
+        "CREATE TABLE users (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL, name VARCHAR(100), \
+         created_at TIMESTAMP NOT NULL DEFAULT now());\n\
+         CREATE TABLE posts (id SERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users (id), \
+         title TEXT NOT NULL, body TEXT);",
+        Some(
+            "-- migrate:allow lossy-down: the fixture's base\nDROP TABLE posts;\n\
+             -- migrate:allow lossy-down: the fixture's base\nDROP TABLE users;",
+        ),
+    );
+
+    /// One real-world pattern: a name, the up, the down, and whether `rule`
+    /// flags that pair.
+    pub type Case<'a> = (&'a str, &'a str, Option<&'a str>, bool);
+
+    /// Runs each case as the migration after `base`, and asserts that
+    /// `rule` flags its files exactly when the case says so.
+    #[track_caller]
+    pub fn cases(rule: &str, base: &[Spec], cases: &[Case]) {
+        let mut wrong = Vec::new();
+        for (name, up, down, flags) in cases {
+            let mut specs = base.to_vec();
+            specs.push((name, up, *down));
+            let found: Vec<Diagnostic> = findings(rule, &source(&specs))
+                .into_iter()
+                .filter(|d| d.file.contains(&format!("_{name}.")))
+                .collect();
+            if found.is_empty() == *flags {
+                wrong.push(format!(
+                    "{name}: expected {}, got {:?}",
+                    if *flags { "a finding" } else { "none" },
+                    found.iter().map(|d| &d.message).collect::<Vec<_>>()
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{rule}:\n{}", wrong.join("\n"));
+    }
+
     /// Asserts `rule` finds nothing.
     #[track_caller]
     pub fn ok(rule: &str, src: &Source) {

@@ -112,4 +112,67 @@ mod tests {
         );
         assert!(m.contains("neither"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "keyed_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "keyless_table",
+                    "CREATE TABLE events (at TIMESTAMP, what TEXT);",
+                    Some("-- migrate:archive\nDROP TABLE events;"),
+                    true,
+                ),
+                (
+                    "unique_not_null",
+                    "CREATE TABLE codes (code TEXT NOT NULL UNIQUE);",
+                    Some("-- migrate:archive\nDROP TABLE codes;"),
+                    false,
+                ),
+                (
+                    "unique_nullable",
+                    "CREATE TABLE codes (code TEXT UNIQUE);",
+                    Some("-- migrate:archive\nDROP TABLE codes;"),
+                    true,
+                ),
+                (
+                    "column_of_keyed",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+                (
+                    "column_of_keyless",
+                    "CREATE TABLE events (at TIMESTAMP, what TEXT);\nALTER TABLE events ADD COLUMN who TEXT;",
+                    Some(
+                        "-- migrate:archive\nALTER TABLE events DROP COLUMN who;\n-- migrate:allow lossy-down: test\nDROP TABLE events;",
+                    ),
+                    true,
+                ),
+                (
+                    "above_an_update",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:archive\nUPDATE users SET bio = NULL;\n-- migrate:archive\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    true,
+                ),
+                (
+                    "composite_key",
+                    "CREATE TABLE likes (user_id BIGINT NOT NULL, post_id INT NOT NULL, PRIMARY KEY (user_id, post_id));",
+                    Some("-- migrate:archive\nDROP TABLE likes;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

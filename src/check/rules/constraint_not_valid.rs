@@ -102,4 +102,65 @@ mod tests {
         );
         assert!(m.contains("CHECK constraint to t"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "fk",
+                    "ALTER TABLE users ADD COLUMN inviter_id BIGINT;\nALTER TABLE users ADD CONSTRAINT users_inviter_fkey FOREIGN KEY (inviter_id) REFERENCES users (id);",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN inviter_id;"),
+                    true,
+                ),
+                (
+                    "fk_not_valid",
+                    "ALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;",
+                    Some("ALTER TABLE posts DROP CONSTRAINT posts_user_fk;"),
+                    false,
+                ),
+                (
+                    "check",
+                    "ALTER TABLE posts ADD CONSTRAINT posts_title_len CHECK (length(title) <= 300);",
+                    Some("ALTER TABLE posts DROP CONSTRAINT posts_title_len;"),
+                    true,
+                ),
+                (
+                    "check_not_valid_then_validate",
+                    "ALTER TABLE posts ADD CONSTRAINT posts_title_len CHECK (length(title) <= 300) NOT VALID;\nALTER TABLE posts VALIDATE CONSTRAINT posts_title_len;",
+                    Some("ALTER TABLE posts DROP CONSTRAINT posts_title_len;"),
+                    false,
+                ),
+                (
+                    "new_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, post_id INT);\nALTER TABLE tags ADD CONSTRAINT tags_post_fkey FOREIGN KEY (post_id) REFERENCES posts (id);",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "unique",
+                    "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+                    Some("ALTER TABLE users DROP CONSTRAINT users_email_key;"),
+                    false,
+                ),
+                (
+                    "in_the_down",
+                    "ALTER TABLE posts DROP CONSTRAINT posts_user_id_fkey;",
+                    Some(
+                        "ALTER TABLE posts ADD CONSTRAINT posts_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);",
+                    ),
+                    true,
+                ),
+                (
+                    "create_table_fk",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, post_id INT REFERENCES posts (id));",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

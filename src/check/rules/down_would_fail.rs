@@ -287,4 +287,95 @@ mod tests {
         );
         assert!(m.contains("which c still references"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "wrong_index_name",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_index;"),
+                    true,
+                ),
+                (
+                    "wrong_name_if_exists",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX IF EXISTS posts_title_index;\nDROP INDEX posts_title_idx;"),
+                    false,
+                ),
+                (
+                    "wrong_column",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN biography;"),
+                    true,
+                ),
+                (
+                    "implicit_unique_name",
+                    "ALTER TABLE users ADD UNIQUE (email);",
+                    Some("ALTER TABLE users DROP CONSTRAINT users_email_key;"),
+                    false,
+                ),
+                (
+                    "named_unique_dropped_by_implicit_name",
+                    "ALTER TABLE users ADD CONSTRAINT users_email_unique UNIQUE (email);",
+                    Some("ALTER TABLE users DROP CONSTRAINT users_email_key;"),
+                    true,
+                ),
+                (
+                    "one_table_too_many",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE tags, post_tags;"),
+                    true,
+                ),
+                (
+                    "index_gone_with_its_column",
+                    "ALTER TABLE users ADD COLUMN handle TEXT;\nCREATE INDEX users_handle_idx ON users (handle);",
+                    Some(
+                        "-- migrate:archive\nALTER TABLE users DROP COLUMN handle;\nDROP INDEX users_handle_idx;",
+                    ),
+                    true,
+                ),
+                (
+                    "parent_before_child",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);\nCREATE TABLE post_tags (post_id INT NOT NULL REFERENCES posts (id), tag_id INT NOT NULL REFERENCES tags (id), PRIMARY KEY (post_id, tag_id));",
+                    Some(
+                        "-- migrate:archive\nDROP TABLE tags;\n-- migrate:archive\nDROP TABLE post_tags;",
+                    ),
+                    true,
+                ),
+                (
+                    "child_before_parent",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);\nCREATE TABLE post_tags (post_id INT NOT NULL REFERENCES posts (id), tag_id INT NOT NULL REFERENCES tags (id), PRIMARY KEY (post_id, tag_id));",
+                    Some(
+                        "-- migrate:archive\nDROP TABLE post_tags;\n-- migrate:archive\nDROP TABLE tags;",
+                    ),
+                    false,
+                ),
+                (
+                    "rename_back",
+                    "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                    Some("ALTER TABLE users RENAME COLUMN full_name TO name;"),
+                    false,
+                ),
+                (
+                    "rename_back_typo",
+                    "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                    Some("ALTER TABLE users RENAME COLUMN fullname TO name;"),
+                    true,
+                ),
+                (
+                    "implicit_pkey",
+                    "CREATE TABLE tags (id SERIAL);\nALTER TABLE tags ADD PRIMARY KEY (id);",
+                    Some(
+                        "ALTER TABLE tags DROP CONSTRAINT tags_pkey;\n-- migrate:archive\nDROP TABLE tags;",
+                    ),
+                    false,
+                ),
+            ],
+        );
+    }
 }

@@ -105,4 +105,63 @@ mod tests {
             ]),
         );
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "existing_table",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    true,
+                ),
+                (
+                    "unique",
+                    "CREATE UNIQUE INDEX users_email_idx ON users (email);",
+                    Some("DROP INDEX users_email_idx;"),
+                    true,
+                ),
+                (
+                    "if_not_exists",
+                    "CREATE INDEX IF NOT EXISTS posts_user_idx ON posts (user_id);",
+                    Some("DROP INDEX posts_user_idx;"),
+                    true,
+                ),
+                (
+                    "expression",
+                    "CREATE INDEX users_lower_email ON users (lower(email));",
+                    Some("DROP INDEX users_lower_email;"),
+                    true,
+                ),
+                (
+                    "new_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT);\nCREATE INDEX tags_name_idx ON tags (name);",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "concurrently",
+                    "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY posts_title_idx ON posts (title);",
+                    Some("-- migrate:no-transaction\nDROP INDEX CONCURRENTLY posts_title_idx;"),
+                    false,
+                ),
+                (
+                    "in_the_down",
+                    "DROP INDEX IF EXISTS posts_title_idx;",
+                    Some("CREATE INDEX posts_title_idx ON posts (title);"),
+                    true,
+                ),
+                (
+                    "drop_only",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

@@ -241,4 +241,78 @@ mod tests {
         assert_eq!(f[0].severity, Severity::Info);
         assert!(f[0].message.contains("accepted"));
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "drop_col",
+                    "ALTER TABLE users DROP COLUMN name;",
+                    Some("ALTER TABLE users ADD COLUMN name VARCHAR(100);"),
+                    true,
+                ),
+                (
+                    "drop_col_archived",
+                    "-- migrate:archive\nALTER TABLE users DROP COLUMN name;",
+                    Some("ALTER TABLE users ADD COLUMN name VARCHAR(100);"),
+                    false,
+                ),
+                (
+                    "drop_table",
+                    "DROP TABLE posts;",
+                    Some(
+                        "CREATE TABLE posts (id SERIAL PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, body TEXT);",
+                    ),
+                    true,
+                ),
+                (
+                    "lowercase_emails",
+                    "UPDATE users SET email = lower(email);",
+                    Some("SELECT 1;"),
+                    true,
+                ),
+                (
+                    "backfill_own_column",
+                    "ALTER TABLE users ADD COLUMN slug TEXT;\nUPDATE users SET slug = lower(name);",
+                    Some("ALTER TABLE users DROP COLUMN slug;"),
+                    false,
+                ),
+                (
+                    "delete_orphans",
+                    "DELETE FROM posts WHERE body IS NULL;\nALTER TABLE posts ALTER COLUMN body SET NOT NULL;",
+                    Some("ALTER TABLE posts ALTER COLUMN body DROP NOT NULL;"),
+                    true,
+                ),
+                (
+                    "narrow",
+                    "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(50);",
+                    Some("ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);"),
+                    true,
+                ),
+                (
+                    "widen",
+                    "ALTER TABLE users ALTER COLUMN name TYPE TEXT;",
+                    Some("ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);"),
+                    false,
+                ),
+                (
+                    "index",
+                    "CREATE INDEX users_email_idx ON users (email);",
+                    Some("DROP INDEX users_email_idx;"),
+                    false,
+                ),
+                (
+                    "rename",
+                    "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                    Some("ALTER TABLE users RENAME COLUMN full_name TO name;"),
+                    false,
+                ),
+                ("truncate", "TRUNCATE posts;", Some("SELECT 1;"), true),
+            ],
+        );
+    }
 }

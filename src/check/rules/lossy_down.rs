@@ -219,4 +219,101 @@ mod tests {
         );
         assert!(m.contains("truncates t"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "add_col",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("ALTER TABLE users DROP COLUMN bio;"),
+                    true,
+                ),
+                (
+                    "add_col_archived",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+                (
+                    "add_col_if_exists",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("ALTER TABLE users DROP COLUMN IF EXISTS bio;"),
+                    true,
+                ),
+                (
+                    "create_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT NOT NULL);",
+                    Some("DROP TABLE tags;"),
+                    true,
+                ),
+                (
+                    "create_table_archived",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT NOT NULL);",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "create_table_cascade",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY);",
+                    Some("DROP TABLE IF EXISTS tags CASCADE;"),
+                    true,
+                ),
+                (
+                    "index",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    false,
+                ),
+                (
+                    "widen_then_narrow",
+                    "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(200);",
+                    Some("ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);"),
+                    true,
+                ),
+                (
+                    "to_text_and_back",
+                    "ALTER TABLE users ALTER COLUMN name TYPE TEXT;",
+                    Some("ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);"),
+                    true,
+                ),
+                (
+                    "int_to_bigint_and_back",
+                    "ALTER TABLE posts ALTER COLUMN id TYPE BIGINT;",
+                    Some("ALTER TABLE posts ALTER COLUMN id TYPE INTEGER;"),
+                    true,
+                ),
+                (
+                    "seed_rows",
+                    "INSERT INTO users (email) VALUES ('admin@example.com');",
+                    Some("DELETE FROM users WHERE email = 'admin@example.com';"),
+                    true,
+                ),
+                (
+                    "truncate",
+                    "CREATE TABLE jobs (id SERIAL PRIMARY KEY);",
+                    Some("TRUNCATE jobs;\nDROP TABLE jobs;"),
+                    true,
+                ),
+                (
+                    "accepted",
+                    "ALTER TABLE users ADD COLUMN seen BOOLEAN NOT NULL DEFAULT false;",
+                    Some(
+                        "-- migrate:allow lossy-down: a cache flag, rebuilt on login\nALTER TABLE users DROP COLUMN seen;",
+                    ),
+                    false,
+                ),
+                (
+                    "rename_back",
+                    "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                    Some("ALTER TABLE users RENAME COLUMN full_name TO name;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

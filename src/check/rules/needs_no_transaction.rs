@@ -165,4 +165,58 @@ mod tests {
         );
         assert!(m.contains("DROP INDEX CONCURRENTLY"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "create_concurrently",
+                    "CREATE INDEX CONCURRENTLY posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    true,
+                ),
+                (
+                    "create_concurrently_marked",
+                    "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    false,
+                ),
+                (
+                    "drop_concurrently_in_down",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX CONCURRENTLY posts_title_idx;"),
+                    true,
+                ),
+                (
+                    "reindex_concurrently",
+                    "REINDEX INDEX CONCURRENTLY posts_pkey;",
+                    Some("SELECT 1;"),
+                    true,
+                ),
+                ("vacuum", "VACUUM ANALYZE posts;", Some("SELECT 1;"), true),
+                (
+                    "plain_index",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    false,
+                ),
+                (
+                    "alter_system",
+                    "ALTER SYSTEM SET work_mem = '64MB';",
+                    Some("ALTER SYSTEM RESET work_mem;"),
+                    true,
+                ),
+                (
+                    "create_database",
+                    "CREATE DATABASE reports;",
+                    Some("DROP DATABASE reports;"),
+                    true,
+                ),
+            ],
+        );
+    }
 }

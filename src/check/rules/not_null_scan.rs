@@ -180,4 +180,65 @@ mod tests {
             ]),
         );
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "set_not_null",
+                    "ALTER TABLE posts ALTER COLUMN body SET NOT NULL;",
+                    Some("ALTER TABLE posts ALTER COLUMN body DROP NOT NULL;"),
+                    true,
+                ),
+                (
+                    "after_validated_check",
+                    "ALTER TABLE posts ADD CONSTRAINT posts_body_nn CHECK (body IS NOT NULL) NOT VALID;\nALTER TABLE posts VALIDATE CONSTRAINT posts_body_nn;\nALTER TABLE posts ALTER COLUMN body SET NOT NULL;",
+                    Some(
+                        "ALTER TABLE posts ALTER COLUMN body DROP NOT NULL;\nALTER TABLE posts DROP CONSTRAINT posts_body_nn;",
+                    ),
+                    false,
+                ),
+                (
+                    "add_with_default",
+                    "ALTER TABLE users ADD COLUMN karma INT NOT NULL DEFAULT 0;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN karma;"),
+                    false,
+                ),
+                (
+                    "new_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT);\nALTER TABLE tags ALTER COLUMN name SET NOT NULL;",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "in_the_down",
+                    "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;",
+                    Some("ALTER TABLE users ALTER COLUMN email SET NOT NULL;"),
+                    true,
+                ),
+                (
+                    "drop_not_null",
+                    "ALTER TABLE posts ALTER COLUMN title DROP NOT NULL;",
+                    Some("ALTER TABLE posts ALTER COLUMN title SET NOT NULL;"),
+                    true,
+                ),
+                (
+                    "backfill_then_set",
+                    "UPDATE posts SET body = '' WHERE body IS NULL;\nALTER TABLE posts ALTER COLUMN body SET NOT NULL;",
+                    Some("ALTER TABLE posts ALTER COLUMN body DROP NOT NULL;"),
+                    true,
+                ),
+                (
+                    "add_nullable",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

@@ -98,4 +98,63 @@ mod tests {
         err(super::ID, &src);
         err(super::super::lossy_down::ID, &src);
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "missing_semicolon",
+                    "CREATE INDEX a ON posts (title);",
+                    Some("DROP INDEX a\nALTER TABLE posts DROP CONSTRAINT posts_pkey;"),
+                    true,
+                ),
+                (
+                    "misspelled_keyword",
+                    "ALTER TABEL posts ADD COLUMN x INT;",
+                    Some("SELECT 1;"),
+                    true,
+                ),
+                (
+                    "unclosed_paren",
+                    "CREATE TABLE t (id INT PRIMARY KEY;",
+                    Some("DROP TABLE t;"),
+                    true,
+                ),
+                (
+                    "pg18_not_null",
+                    "CREATE TABLE t (id INT, CONSTRAINT t_id_nn NOT NULL id);",
+                    Some("-- migrate:archive\nDROP TABLE t;"),
+                    false,
+                ),
+                (
+                    "do_block",
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood') THEN CREATE TYPE mood AS ENUM ('a'); END IF; END $$;",
+                    Some("DROP TYPE IF EXISTS mood;"),
+                    false,
+                ),
+                (
+                    "function",
+                    "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+                    Some("DROP FUNCTION one();"),
+                    false,
+                ),
+                (
+                    "statistics",
+                    "CREATE STATISTICS posts_stats (dependencies) ON user_id, title FROM posts;",
+                    Some("DROP STATISTICS posts_stats;"),
+                    false,
+                ),
+                (
+                    "alter_constraint",
+                    "ALTER TABLE posts ALTER CONSTRAINT posts_user_id_fkey DEFERRABLE;",
+                    Some("ALTER TABLE posts ALTER CONSTRAINT posts_user_id_fkey NOT DEFERRABLE;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

@@ -148,4 +148,67 @@ mod tests {
             ]),
         );
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "int_to_bigint",
+                    "ALTER TABLE posts ALTER COLUMN id TYPE BIGINT;",
+                    Some(
+                        "-- migrate:allow lossy-down: ids stay small\nALTER TABLE posts ALTER COLUMN id TYPE INTEGER;",
+                    ),
+                    true,
+                ),
+                (
+                    "widen_varchar",
+                    "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(200);",
+                    Some(
+                        "-- migrate:allow lossy-down: names stay short\nALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);",
+                    ),
+                    true,
+                ),
+                (
+                    "varchar_to_text",
+                    "ALTER TABLE users ALTER COLUMN name TYPE TEXT;",
+                    Some("SELECT 1;"),
+                    false,
+                ),
+                (
+                    "text_to_jsonb",
+                    "ALTER TABLE posts ALTER COLUMN body TYPE JSONB USING body::jsonb;",
+                    Some("ALTER TABLE posts ALTER COLUMN body TYPE TEXT;"),
+                    true,
+                ),
+                (
+                    "volatile_default",
+                    "ALTER TABLE users ADD COLUMN token UUID NOT NULL DEFAULT gen_random_uuid();",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN token;"),
+                    true,
+                ),
+                (
+                    "constant_default",
+                    "ALTER TABLE users ADD COLUMN karma INT NOT NULL DEFAULT 0;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN karma;"),
+                    false,
+                ),
+                (
+                    "now_default",
+                    "ALTER TABLE users ADD COLUMN seen_at TIMESTAMP DEFAULT now();",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN seen_at;"),
+                    false,
+                ),
+                (
+                    "new_table",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, n INT);\nALTER TABLE tags ALTER COLUMN n TYPE BIGINT;",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

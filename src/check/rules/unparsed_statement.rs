@@ -66,4 +66,58 @@ mod tests {
         assert!(m.contains("DO block"), "{m}");
         err(super::super::lossy_down::ID, &src);
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "do_block",
+                    "DO $$ BEGIN PERFORM 1; END $$;",
+                    Some("SELECT 1;"),
+                    true,
+                ),
+                ("call", "CALL refresh_stats();", Some("SELECT 1;"), true),
+                (
+                    "plain_ddl",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+                (
+                    "pg_only_forms",
+                    "ALTER TABLE posts ALTER CONSTRAINT posts_user_id_fkey DEFERRABLE;\nREINDEX TABLE posts;",
+                    Some("ALTER TABLE posts ALTER CONSTRAINT posts_user_id_fkey NOT DEFERRABLE;"),
+                    false,
+                ),
+                (
+                    "comment_on",
+                    "COMMENT ON COLUMN users.email IS 'where we write';",
+                    Some("COMMENT ON COLUMN users.email IS NULL;"),
+                    false,
+                ),
+                (
+                    "function",
+                    "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.created_at = now(); RETURN NEW; END $$;",
+                    Some("DROP FUNCTION touch();"),
+                    false,
+                ),
+                (
+                    "trigger",
+                    "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();",
+                    Some("DROP TRIGGER users_touch ON users;"),
+                    false,
+                ),
+                (
+                    "grant",
+                    "GRANT SELECT ON users TO reporting;",
+                    Some("REVOKE SELECT ON users FROM reporting;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

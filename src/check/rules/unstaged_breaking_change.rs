@@ -122,4 +122,63 @@ mod tests {
         );
         assert!(m.contains("NOT NULL without a default"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "rename_column",
+                    "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                    Some("ALTER TABLE users RENAME COLUMN full_name TO name;"),
+                    true,
+                ),
+                (
+                    "rename_table",
+                    "ALTER TABLE posts RENAME TO articles;",
+                    Some("ALTER TABLE articles RENAME TO posts;"),
+                    true,
+                ),
+                (
+                    "drop_column",
+                    "-- migrate:archive\nALTER TABLE posts DROP COLUMN body;",
+                    Some("ALTER TABLE posts ADD COLUMN body TEXT;"),
+                    true,
+                ),
+                (
+                    "not_null_without_default",
+                    "ALTER TABLE users ADD COLUMN handle TEXT NOT NULL;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN handle;"),
+                    true,
+                ),
+                (
+                    "not_null_with_default",
+                    "ALTER TABLE users ADD COLUMN karma INT NOT NULL DEFAULT 0;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN karma;"),
+                    false,
+                ),
+                (
+                    "nullable",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+                (
+                    "new_table_renamed",
+                    "CREATE TABLE tags (id SERIAL PRIMARY KEY, n TEXT);\nALTER TABLE tags RENAME COLUMN n TO name;",
+                    Some("-- migrate:archive\nDROP TABLE tags;"),
+                    false,
+                ),
+                (
+                    "index",
+                    "CREATE INDEX posts_title_idx ON posts (title);",
+                    Some("DROP INDEX posts_title_idx;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }
