@@ -269,7 +269,10 @@ fn touched_tables(
                 | Op::DropFunction { .. }
                 | Op::CreateView { .. }
                 | Op::DropView { .. }
-                | Op::NoTransactionOnly { .. } => {}
+                | Op::NoTransactionOnly { .. }
+                | Op::DropSchema { cascade: false, .. } => {}
+                // Which tables went with it is not known: watch them all.
+                Op::DropSchema { cascade: true, .. } => return None,
                 Op::Other => {
                     let first = st
                         .words(&script.sql)

@@ -204,6 +204,14 @@ pub enum Op {
         /// IF EXISTS.
         if_exists: bool,
     },
+    /// DROP SCHEMA: with CASCADE, every table in it goes with its rows
+    /// (the model does not hold which tables a schema has).
+    DropSchema {
+        /// Schemas.
+        names: Vec<String>,
+        /// CASCADE.
+        cascade: bool,
+    },
     /// DELETE FROM table (`filtered` when it has a WHERE).
     Delete {
         /// Table.
@@ -815,10 +823,15 @@ fn lower(stmt: &Ast) -> Op {
             object_type,
             if_exists,
             names,
+            cascade,
             ..
         } => {
             let names: Vec<String> = names.iter().map(object).collect();
             match object_type {
+                ObjectType::Schema => Op::DropSchema {
+                    names,
+                    cascade: *cascade,
+                },
                 ObjectType::Table => Op::DropTable {
                     tables: names,
                     if_exists: *if_exists,

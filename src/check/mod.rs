@@ -384,7 +384,7 @@ impl Touched {
                 self.tables.extend(wildcards.iter().flatten().cloned());
             }
             Op::DropView { names, .. } => self.views.extend(names.iter().cloned()),
-            Op::NoTransactionOnly { .. } | Op::Other => {}
+            Op::NoTransactionOnly { .. } | Op::DropSchema { .. } | Op::Other => {}
         }
     }
 

@@ -486,7 +486,7 @@ impl Schema {
                     }
                 }
             }
-            Op::NoTransactionOnly { .. } | Op::Other => {}
+            Op::NoTransactionOnly { .. } | Op::DropSchema { .. } | Op::Other => {}
         }
         missing
     }

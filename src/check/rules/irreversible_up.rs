@@ -14,7 +14,8 @@ pub const SUMMARY: &str = "an up destroys data its down cannot bring back";
 pub const DOC: &str = "\
 What it flags: an up that drops a table or column that existed before it, narrows a column's \
 type, deletes or truncates rows, or updates values of columns that existed before it (an UPDATE \
-that only fills columns added in the same stage is a backfill and destroys nothing).
+that only fills columns added in the same stage is a backfill and destroys nothing), or drops a \
+schema with CASCADE.
 
 Why it matters: the down can re-create the structure, but not the data. After a rollback the \
 application finds empty columns or missing rows.
@@ -59,6 +60,20 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
                     .filter(|t| cx.existed(t) && !crate::check::rebuilt(cx.up, i, t))
                 {
                     push(cx.at(false, s, ID, format!("the up drops table {t}, which holds data from before this migration; the down cannot bring it back"), help.into()));
+                }
+            }
+            Op::DropSchema {
+                names,
+                cascade: true,
+            } => {
+                for n in names {
+                    push(cx.at(
+                        false,
+                        s,
+                        ID,
+                        format!("the up drops schema {n} with CASCADE: every table in it goes with its rows; the down cannot bring them back"),
+                        "drop the tables one by one with `-- migrate:archive` above each, or declare the down irreversible with a reason".into(),
+                    ));
                 }
             }
             Op::AlterTable { table, actions, .. } => {
@@ -312,6 +327,18 @@ mod tests {
                     false,
                 ),
                 ("truncate", "TRUNCATE posts;", Some("SELECT 1;"), true),
+                (
+                    "drop_schema_cascade",
+                    "DROP SCHEMA reporting CASCADE;",
+                    Some("CREATE SCHEMA reporting;"),
+                    true,
+                ),
+                (
+                    "drop_empty_schema",
+                    "DROP SCHEMA reporting;",
+                    Some("CREATE SCHEMA reporting;"),
+                    false,
+                ),
             ],
         );
     }

@@ -13,7 +13,8 @@ pub const SUMMARY: &str = "a down destroys data that cannot be recovered";
 /// Documentation.
 pub const DOC: &str = "\
 What it flags: a down that drops a table or a column, narrows a column's type, or deletes or \
-truncates rows, without `-- migrate:archive`.
+truncates rows, without `-- migrate:archive`; a down that drops a schema with CASCADE (every \
+table in it goes).
 
 Why it matters: a down runs after the up has been live. A column the up added has been written \
 to since; dropping it in the down throws that away, and re-applying the up later brings back an \
@@ -86,6 +87,20 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
                 format!("the down deletes rows from {table}: they cannot be brought back"),
                 "delete only rows the up inserted (and say so with `-- migrate:allow lossy-down: <reason>`), or keep them".into(),
             )),
+            Op::DropSchema {
+                names,
+                cascade: true,
+            } => {
+                for n in names {
+                    out.push(cx.at(
+                        true,
+                        s,
+                        ID,
+                        format!("the down drops schema {n} with CASCADE: every table in it goes, with the rows written since the up ran"),
+                        "drop the tables the up made one by one (with `-- migrate:archive` where their data matters), or accept the loss with `-- migrate:allow lossy-down: <reason>`".into(),
+                    ));
+                }
+            }
             Op::Truncate { tables } => {
                 for t in tables.iter().filter(|t| !created_here(t)) {
                     out.push(cx.at(true, s, ID, format!("the down truncates {t}: its rows cannot be brought back"), help.into()));
@@ -292,6 +307,18 @@ mod tests {
                     "INSERT INTO users (email) VALUES ('admin@example.com');",
                     Some("DELETE FROM users WHERE email = 'admin@example.com';"),
                     true,
+                ),
+                (
+                    "schema_cascade",
+                    "CREATE SCHEMA reporting;\nCREATE TABLE reporting.daily (day DATE PRIMARY KEY, n INT);",
+                    Some("DROP SCHEMA reporting CASCADE;"),
+                    true,
+                ),
+                (
+                    "empty_schema",
+                    "CREATE SCHEMA reporting;",
+                    Some("DROP SCHEMA reporting;"),
+                    false,
                 ),
                 (
                     "truncate",
