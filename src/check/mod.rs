@@ -476,6 +476,29 @@ fn read_guarded(s: &Statement, sql: &str, dialect: Dialect) -> Read {
         .unwrap_or_else(|_| ir::read_tokens_only(s, sql, "the parser failed on it"))
 }
 
+/// What `table.column` was called before `earlier` (the statements before
+/// it in its script) renamed it: a type change after a rename is a change
+/// of the column the stage started with.
+pub fn name_before(earlier: &[Stmt], table: &str, column: &str) -> String {
+    let mut name = column.to_string();
+    for s in earlier.iter().rev() {
+        if let Op::AlterTable {
+            table: t, actions, ..
+        } = &s.read.op
+            && t == table
+        {
+            for a in actions.iter().rev() {
+                if let Action::RenameColumn { from, to } = a
+                    && *to == name
+                {
+                    name = from.clone();
+                }
+            }
+        }
+    }
+    name
+}
+
 /// The most lines of a statement a finding shows.
 pub const EXCERPT_LINES: usize = 4;
 

@@ -87,7 +87,8 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
                             help.into(),
                         )),
                         Action::SetType { column, ty } => {
-                            let old = cx.before.tables.get(table).and_then(|t| t.columns.get(column)).map(|c| c.ty.clone());
+                            let was = crate::check::name_before(&cx.up[..i], table, column);
+                            let old = cx.before.tables.get(table).and_then(|t| t.columns.get(&was)).map(|c| c.ty.clone());
                             if let Some(old) = old
                                 && widening(&old, ty) == Some(false)
                             {

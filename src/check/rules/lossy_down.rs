@@ -63,7 +63,8 @@ pub fn check(cx: &StageCx, out: &mut Vec<Finding>) {
                             help.into(),
                         )),
                         Action::SetType { column, ty } => {
-                            let old = cx.after_up.tables.get(table).and_then(|t| t.columns.get(column)).map(|c| c.ty.clone());
+                            let was = crate::check::name_before(&down[..i], table, column);
+                            let old = cx.after_up.tables.get(table).and_then(|t| t.columns.get(&was)).map(|c| c.ty.clone());
                             if let Some(old) = old
                                 && widening(&old, ty) == Some(false)
                             {
@@ -319,6 +320,14 @@ mod tests {
                     "CREATE SCHEMA reporting;",
                     Some("DROP SCHEMA reporting;"),
                     false,
+                ),
+                (
+                    "rename_then_cast",
+                    "ALTER TABLE users RENAME COLUMN name TO display_name;\nALTER TABLE users ALTER COLUMN display_name TYPE TEXT;",
+                    Some(
+                        "ALTER TABLE users RENAME COLUMN display_name TO name;\nALTER TABLE users ALTER COLUMN name TYPE BYTEA USING name::bytea;",
+                    ),
+                    true,
                 ),
                 (
                     "truncate",
