@@ -673,14 +673,14 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
 
 /// Applies suppressions and settings, adds the suppression findings, sorts.
 fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Report {
-    // Every allow directive, with whether it suppressed something.
-    let mut allows: Vec<(&Script, &crate::source::Directive, bool)> = Vec::new();
+    // Every allow directive, with the rules it suppressed something for.
+    let mut allows: Vec<(&Script, &crate::source::Directive, BTreeSet<&'static str>)> = Vec::new();
     for m in &source.migrations {
         for s in &m.stages {
             for script in std::iter::once(&s.up).chain(s.down.as_ref()) {
                 for d in &script.directives {
                     if matches!(d.kind, DirectiveKind::Allow { .. }) {
-                        allows.push((script, d, false));
+                        allows.push((script, d, BTreeSet::new()));
                     }
                 }
             }
@@ -707,7 +707,7 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                     Scope::Statement { line } => line == f.line,
                 };
             if covers && !reason.trim().is_empty() {
-                *used = true;
+                used.insert(f.rule);
                 suppressed = true;
             }
         }
@@ -758,7 +758,27 @@ fn finish(source: &Source, findings: Vec<Finding>, options: &CheckOptions) -> Re
                 ),
                 "`migrate check --list-rules` lists the rule ids".into(),
             ));
-        } else if !used {
+        } else if !used.is_empty() {
+            let idle: Vec<&String> = rules
+                .iter()
+                .filter(|r| !used.contains(r.as_str()))
+                .collect();
+            if !idle.is_empty() {
+                let names = idle
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                kept.push(at(
+                    rules::unused_suppression::ID,
+                    format!(
+                        "`-- migrate:allow {}` suppresses nothing here for {names}",
+                        rules.join(", ")
+                    ),
+                    format!("remove {names} from it: a rule allowed where it does not fire hides the next real finding"),
+                ));
+            }
+        } else {
             // At the top of a file, directly above the first statement, an
             // allow covers that statement only; people often mean the file.
             let before = (d.line.saturating_sub(script.line_offset + 1)) as usize;

@@ -98,4 +98,48 @@ mod tests {
             f[0].message
         );
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "engine_note",
+                    "-- nothing to do on PostgreSQL: the index exists there\n",
+                    Some(""),
+                    true,
+                ),
+                (
+                    "accepted_note",
+                    "-- migrate:allow empty-stage: nothing to do on PostgreSQL\n-- the index exists there\n",
+                    Some(""),
+                    false,
+                ),
+                ("blank", "\n\n", Some(""), true),
+                (
+                    "block_comment",
+                    "/* reserved version: see 0042 */\n",
+                    Some(""),
+                    true,
+                ),
+                ("one_statement", "SELECT 1;", Some("SELECT 1;"), false),
+                (
+                    "statement_after_comments",
+                    "-- add the bio\n-- (nullable)\nALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:archive\nALTER TABLE users DROP COLUMN bio;"),
+                    false,
+                ),
+                (
+                    "empty_down_only",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some(""),
+                    false,
+                ),
+                ("semicolon_only", ";\n", Some(""), true),
+            ],
+        );
+    }
 }

@@ -159,4 +159,96 @@ mod tests {
         );
         assert!(m.contains("NOT NULL without a default"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, findings, staged};
+        // (name, expand up, expand down, flagged)
+        let cases: &[(&str, &str, &str, bool)] = &[
+            (
+                "add_nullable",
+                "ALTER TABLE users ADD COLUMN first_name TEXT;",
+                "-- migrate:archive\nALTER TABLE users DROP COLUMN first_name;",
+                false,
+            ),
+            (
+                "add_with_default",
+                "ALTER TABLE users ADD COLUMN karma INT NOT NULL DEFAULT 0;",
+                "-- migrate:archive\nALTER TABLE users DROP COLUMN karma;",
+                false,
+            ),
+            (
+                "add_not_null_no_default",
+                "ALTER TABLE users ADD COLUMN handle TEXT NOT NULL;",
+                "-- migrate:archive\nALTER TABLE users DROP COLUMN handle;",
+                true,
+            ),
+            (
+                "backfill",
+                "ALTER TABLE users ADD COLUMN first_name TEXT;\nUPDATE users SET first_name = name;",
+                "-- migrate:archive\nALTER TABLE users DROP COLUMN first_name;",
+                false,
+            ),
+            (
+                "new_table",
+                "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT NOT NULL);",
+                "-- migrate:archive\nDROP TABLE tags;",
+                false,
+            ),
+            (
+                "index",
+                "CREATE INDEX users_name_idx ON users (name);",
+                "DROP INDEX users_name_idx;",
+                false,
+            ),
+            (
+                "rename_column",
+                "ALTER TABLE users RENAME COLUMN name TO full_name;",
+                "ALTER TABLE users RENAME COLUMN full_name TO name;",
+                true,
+            ),
+            (
+                "drop_column",
+                "-- migrate:archive\nALTER TABLE users DROP COLUMN name;",
+                "ALTER TABLE users ADD COLUMN name VARCHAR(100);",
+                true,
+            ),
+            (
+                "drop_table",
+                "-- migrate:archive\nDROP TABLE posts;",
+                "CREATE TABLE posts (id SERIAL PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, body TEXT);",
+                true,
+            ),
+            (
+                "change_type",
+                "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(50);",
+                "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(100);",
+                true,
+            ),
+            (
+                "set_not_null",
+                "ALTER TABLE posts ALTER COLUMN body SET NOT NULL;",
+                "ALTER TABLE posts ALTER COLUMN body DROP NOT NULL;",
+                true,
+            ),
+            (
+                "view_for_new_app",
+                "CREATE VIEW user_names AS SELECT id, name FROM users;",
+                "DROP VIEW user_names;",
+                false,
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (name, up, down, flags) in cases {
+            let src = staged(&[BASE], (up, down), ("SELECT 1;", "SELECT 1;"));
+            let found = findings(super::ID, &src);
+            if found.is_empty() == *flags {
+                wrong.push(format!(
+                    "{name}: expected {flags}, got {:?}",
+                    found.iter().map(|d| &d.message).collect::<Vec<_>>()
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }

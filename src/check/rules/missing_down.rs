@@ -69,4 +69,63 @@ mod tests {
         );
         assert!(m.contains("0001_a (main) has no down"), "{m}");
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "no_down_file",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    None,
+                    true,
+                ),
+                (
+                    "data_fix_without_down",
+                    "UPDATE users SET email = lower(email);",
+                    None,
+                    true,
+                ),
+                (
+                    "declared_irreversible",
+                    "UPDATE users SET email = lower(email);",
+                    Some("-- migrate:irreversible: emails are compared lower-cased from now on"),
+                    false,
+                ),
+                (
+                    "empty_down",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some(""),
+                    false,
+                ),
+                (
+                    "comment_only_down",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some("-- nothing to undo: the index is dropped with the table"),
+                    false,
+                ),
+                (
+                    "paired",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    false,
+                ),
+                (
+                    "index_without_down",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    None,
+                    true,
+                ),
+                (
+                    "grant_without_down",
+                    "GRANT SELECT ON users TO reporting;",
+                    None,
+                    true,
+                ),
+            ],
+        );
+    }
 }

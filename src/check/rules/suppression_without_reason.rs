@@ -48,4 +48,67 @@ mod tests {
         assert!(m.contains("gives no reason"), "{m}");
         err(super::super::lossy_down::ID, &src);
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "no_reason",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:allow lossy-down\nALTER TABLE users DROP COLUMN bio;"),
+                    true,
+                ),
+                (
+                    "colon_only",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:allow lossy-down:\nALTER TABLE users DROP COLUMN bio;"),
+                    true,
+                ),
+                (
+                    "blank_reason",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some("-- migrate:allow lossy-down:   \nALTER TABLE users DROP COLUMN bio;"),
+                    true,
+                ),
+                (
+                    "reason",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:allow lossy-down: bios were never shown\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    false,
+                ),
+                (
+                    "two_rules_one_reason",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;\nCREATE INDEX users_bio ON users (bio);",
+                    Some(
+                        "-- migrate:allow lossy-down, down-not-inverse: the index goes with the column\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    false,
+                ),
+                (
+                    "in_the_up",
+                    "-- migrate:allow index-not-concurrent\nCREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    true,
+                ),
+                (
+                    "in_the_up_with_reason",
+                    "-- migrate:allow index-not-concurrent: users has 200 rows\nCREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    false,
+                ),
+                (
+                    "no_directive",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    false,
+                ),
+            ],
+        );
+    }
 }

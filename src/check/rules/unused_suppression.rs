@@ -70,4 +70,75 @@ mod tests {
         );
         assert!(f[0].help.contains("leave a blank line"), "{:?}", f[0]);
     }
+
+    #[test]
+    fn real_patterns() {
+        use crate::check::testing::{BASE, cases};
+        cases(
+            super::ID,
+            &[BASE],
+            &[
+                (
+                    "used",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:allow lossy-down: bios were never shown\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    false,
+                ),
+                (
+                    "archived_anyway",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:allow lossy-down: kept just in case\n-- migrate:archive\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    true,
+                ),
+                (
+                    "wrong_rule",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:allow table-rewrite: small table\n-- migrate:archive\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    true,
+                ),
+                (
+                    "fixed_since",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some(
+                        "-- migrate:allow down-would-fail: the name was wrong\nDROP INDEX users_name_idx;",
+                    ),
+                    true,
+                ),
+                (
+                    "used_in_the_up",
+                    "-- migrate:allow index-not-concurrent: users has 200 rows\nCREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    false,
+                ),
+                (
+                    "no_directive",
+                    "CREATE INDEX users_name_idx ON users (name);",
+                    Some("DROP INDEX users_name_idx;"),
+                    false,
+                ),
+                (
+                    "one_of_two_used",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;",
+                    Some(
+                        "-- migrate:allow lossy-down, syntax-error: bios were never shown\nALTER TABLE users DROP COLUMN bio;",
+                    ),
+                    true,
+                ),
+                (
+                    "used_twice",
+                    "ALTER TABLE users ADD COLUMN bio TEXT;\nALTER TABLE users ADD COLUMN avatar TEXT;",
+                    Some(
+                        "-- migrate:allow lossy-down: neither was ever shown\nALTER TABLE users DROP COLUMN bio, DROP COLUMN avatar;",
+                    ),
+                    false,
+                ),
+            ],
+        );
+    }
 }
