@@ -76,22 +76,8 @@ fn lower(stmt: ast::Stmt) -> Reading {
         S::AlterTable(at) => alter_table(&at),
         // `sqlparser` reads the views it can, with their definitions; one it
         // cannot read is there, its definition unknown.
-        S::CreateView(v) => match v.view() {
-            Some(n) => Op::CreateView {
-                name: name(n.syntax()),
-                definition: None,
-                wildcards: Vec::new(),
-            },
-            None => Op::Other,
-        },
-        S::CreateMaterializedView(v) => match v.view() {
-            Some(n) => Op::CreateView {
-                name: name(n.syntax()),
-                definition: None,
-                wildcards: Vec::new(),
-            },
-            None => Op::Other,
-        },
+        S::CreateView(v) => unread_view(v.view()),
+        S::CreateMaterializedView(v) => unread_view(v.view()),
         S::CreateIndex(ci) => create_index(&ci),
         S::AlterIndex(ai) => return alter_index(&ai),
         // The definition is read from the statement's tokens by the caller.
@@ -270,6 +256,18 @@ fn text(node: &SyntaxNode) -> String {
 
 /// The object name a (possibly qualified) name node holds, normalised as
 /// everywhere in the checker: the last part, unquoted names folded.
+/// A view `sqlparser` could not read: there, its definition unknown.
+fn unread_view(view: Option<ast::View>) -> Op {
+    match view {
+        Some(n) => Op::CreateView {
+            name: name(n.syntax()),
+            definition: None,
+            wildcards: Vec::new(),
+        },
+        None => Op::Other,
+    }
+}
+
 fn name(node: &SyntaxNode) -> String {
     let t = text(node);
     let mut last = 0;
