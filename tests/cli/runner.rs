@@ -1593,3 +1593,52 @@ fn sqlite_status_during_a_writing_stage_names_the_writer_at_once() {
     assert!(seen, "never saw the stage holding the write lock");
     db.migrate(&["--source", &dir, "status"]).ok();
 }
+
+#[test]
+fn log_records_how_long_a_slow_stage_took() {
+    // The issue saw `log` say 0 ms for stages `up` timed at 17-25 ms. Each
+    // backend's up waits at least 150 ms; on PostgreSQL it goes as one
+    // message, whose duration the server measures.
+    for db in TestDb::all() {
+        let wait = match db.kind {
+            Kind::Postgres => "SELECT pg_sleep(0.15);",
+            Kind::Mysql => "SELECT SLEEP(0.15);",
+            Kind::Sqlite => {
+                "CREATE TABLE w (x INTEGER PRIMARY KEY);\n\
+                 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000) \
+                 INSERT INTO w SELECT x FROM c;\nDROP TABLE w;"
+            }
+        };
+        let s = db.write_migrations(&[
+            ("0001_slow.up.sql", wait),
+            ("0001_slow.down.sql", "SELECT 1;"),
+        ]);
+        let run = db.migrate(&["--source", &s, "up"]).ok();
+        let shown: u64 = run
+            .stdout
+            .split("applied 1 stage in ")
+            .nth(1)
+            .and_then(|r| r.split(" ms").next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{:?}: {}", db.kind, run.all()));
+        let log = db
+            .migrate(&["--source", &s, "log", "--format", "json"])
+            .ok();
+        let v: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+        let logged = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "apply")
+            .and_then(|e| e["duration_ms"].as_u64())
+            .unwrap_or_else(|| panic!("{:?}: {v}", db.kind));
+        if db.kind != Kind::Sqlite {
+            assert!(logged >= 140, "{:?}: logged {logged} ms", db.kind);
+        }
+        assert!(
+            logged > 0 && logged <= shown + 5,
+            "{:?}: `up` said {shown} ms, `log` {logged} ms",
+            db.kind
+        );
+    }
+}
