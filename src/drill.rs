@@ -229,7 +229,7 @@ fn up_request(version: i64, stage: StageKind) -> UpRequest {
     }
 }
 
-type Data = BTreeMap<String, (i64, BTreeMap<String, String>)>;
+type Data = crate::driver::Fingerprints;
 
 /// The tables a stage's up and down name, or `None` when some statement
 /// could not be read (then every table is watched).
@@ -320,18 +320,13 @@ async fn data_snapshot(
     driver: &mut Driver,
     filter: &Option<BTreeSet<String>>,
 ) -> Result<Data, Error> {
-    let mut data = Data::new();
-    for t in driver
+    let tables: Vec<String> = driver
         .app_tables()
         .await?
         .into_iter()
         .filter(|t| watched(filter, t))
-    {
-        let info = driver.table_info(&t).await?;
-        let (count, cols) = driver.fingerprint(&info).await?;
-        data.insert(t, (count, cols.into_iter().collect()));
-    }
-    Ok(data)
+        .collect();
+    driver.fingerprints(&tables).await
 }
 
 /// How the schema after the down differs from the schema before the up,

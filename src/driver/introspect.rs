@@ -3,6 +3,8 @@
 //! Everything is turned into text by the database itself (the `Any` driver
 //! decodes only a few types), and nothing depends on column order.
 
+use std::collections::BTreeMap;
+
 use super::conn::query;
 
 use super::{Backend, Driver};
@@ -67,7 +69,10 @@ pub struct SchemaItem {
     pub definition: String,
 }
 
-/// A table as the database reports it.
+/// Per table: row count, and each column's sorted values as text.
+pub type Fingerprints = BTreeMap<String, (i64, BTreeMap<String, String>)>;
+
+/// A table as the database reports it: its columns and foreign keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
     /// Name.
@@ -388,32 +393,79 @@ impl Driver {
         Ok(out)
     }
 
-    /// A table's content, order-independent: the row count and, per column,
-    /// the sorted list of its quoted values.
-    pub async fn fingerprint(
+    /// Row count and every column's sorted values of each of `tables`, in
+    /// as few round trips as the backend allows: one query for the columns
+    /// of every table, then one `SELECT` of scalar subqueries for as many
+    /// tables as fit (a drill fingerprints every watched table four times a
+    /// stage; one round trip a table made that most of its time).
+    pub async fn fingerprints(&mut self, tables: &[String]) -> Result<Fingerprints, Error> {
+        let columns_sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT c.relname::text, a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') \
+                 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+            }
+            Backend::Mysql => {
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() ORDER BY table_name, ordinal_position"
+            }
+            Backend::Sqlite => {
+                "SELECT m.name, x.name FROM sqlite_master m JOIN pragma_table_xinfo(m.name) x \
+                 WHERE m.type = 'table' AND x.hidden != 1 ORDER BY m.name, x.cid"
+            }
+        };
+        let mut columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in self.text_rows(columns_sql, &[]).await? {
+            if let [t, c] = r.as_slice() {
+                columns.entry(t.clone()).or_default().push(c.clone());
+            }
+        }
+        let mut out = Fingerprints::new();
+        // SQLite allows 2,000 result columns by default; stay well below.
+        let mut chunk: Vec<(&String, &[String])> = Vec::new();
+        let mut width = 0;
+        for t in tables {
+            let cols = columns.get(t).map_or(&[][..], Vec::as_slice);
+            if width + cols.len() + 1 > 500 && !chunk.is_empty() {
+                self.fingerprint_chunk(&chunk, &mut out).await?;
+                chunk.clear();
+                width = 0;
+            }
+            width += cols.len() + 1;
+            chunk.push((t, cols));
+        }
+        if !chunk.is_empty() {
+            self.fingerprint_chunk(&chunk, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    async fn fingerprint_chunk(
         &mut self,
-        table: &TableInfo,
-    ) -> Result<(i64, Vec<(String, String)>), Error> {
-        let t = self.quote(&table.name);
-        // One round trip a table: the count and every column's sorted
-        // values, each a scalar subquery.
-        let mut parts = vec![format!(
-            "(SELECT CAST(COUNT(*) AS {}) FROM {t})",
-            self.text_type()
-        )];
-        for c in &table.columns {
-            let q = self.quote(&c.name);
-            parts.push(match self.backend {
-                Backend::Postgres => format!(
-                    "(SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM (SELECT quote_nullable({q}::text) AS v FROM {t}) x)"
-                ),
-                Backend::Mysql => format!(
-                    "(SELECT CAST(COALESCE(GROUP_CONCAT(v ORDER BY v SEPARATOR ','), '') AS CHAR) FROM (SELECT CAST(QUOTE({q}) AS CHAR) AS v FROM {t}) x)"
-                ),
-                Backend::Sqlite => format!(
-                    "(SELECT coalesce(group_concat(v, ','), '') FROM (SELECT quote({q}) AS v FROM {t} ORDER BY 1))"
-                ),
-            });
+        chunk: &[(&String, &[String])],
+        out: &mut Fingerprints,
+    ) -> Result<(), Error> {
+        let mut parts = Vec::new();
+        for (table, cols) in chunk {
+            let t = self.quote(table);
+            parts.push(format!(
+                "(SELECT CAST(COUNT(*) AS {}) FROM {t})",
+                self.text_type()
+            ));
+            for c in cols.iter() {
+                let q = self.quote(c);
+                parts.push(match self.backend {
+                    Backend::Postgres => format!(
+                        "(SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM (SELECT quote_nullable({q}::text) AS v FROM {t}) x)"
+                    ),
+                    Backend::Mysql => format!(
+                        "(SELECT CAST(COALESCE(GROUP_CONCAT(v ORDER BY v SEPARATOR ','), '') AS CHAR) FROM (SELECT CAST(QUOTE({q}) AS CHAR) AS v FROM {t}) x)"
+                    ),
+                    Backend::Sqlite => format!(
+                        "(SELECT coalesce(group_concat(v, ','), '') FROM (SELECT quote({q}) AS v FROM {t} ORDER BY 1))"
+                    ),
+                });
+            }
         }
         let row = self
             .text_rows(&format!("SELECT {}", parts.join(", ")), &[])
@@ -421,14 +473,16 @@ impl Driver {
             .into_iter()
             .next()
             .unwrap_or_default();
-        let count = row.first().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let columns = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), row.get(i + 1).cloned().unwrap_or_default()))
-            .collect();
-        Ok((count, columns))
+        let mut values = row.into_iter();
+        for (table, cols) in chunk {
+            let count = values.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let columns = cols
+                .iter()
+                .map(|c| (c.clone(), values.next().unwrap_or_default()))
+                .collect();
+            out.insert((*table).clone(), (count, columns));
+        }
+        Ok(())
     }
 
     /// A value of a column, as text: the `nth` largest (for foreign keys

@@ -24,7 +24,7 @@ mod postgres;
 mod sqlite;
 
 pub use archive::ArchiveRecord;
-pub use introspect::{ColumnInfo, SchemaItem, TableInfo};
+pub use introspect::{ColumnInfo, Fingerprints, SchemaItem, TableInfo};
 
 use std::time::{Duration, Instant};
 
