@@ -336,8 +336,9 @@ async fn data_snapshot(
 /// whole table is missing or left over.
 ///
 /// Two definitions that differ only in timestamp literals less than
-/// `window` apart are the same: PostgreSQL folds `'now'::timestamp` in a
-/// view into the moment it was created, and the down created it again.
+/// `window` (the drill's run so far) apart are the same: PostgreSQL folds
+/// `'now'::timestamp` in a view into the moment it was created, and the
+/// down created it again, some stages later.
 fn schema_diffs(before: &[SchemaItem], after: &[SchemaItem], window: Duration) -> Vec<String> {
     type Key<'a> = (&'a str, &'a str);
     fn key(i: &SchemaItem) -> Key<'_> {
@@ -555,6 +556,7 @@ async fn stages(
     let mut out = Vec::new();
     // The stage after which nothing can be drilled, once one is.
     let mut stopped_by: Option<String> = None;
+    let run_started = Instant::now();
     for (i, (m, stage)) in todo.into_iter().enumerate() {
         let started = Instant::now();
         let mut result = StageDrill {
@@ -574,7 +576,16 @@ async fn stages(
                 ));
                 false
             }
-            None => match drill_stage(runner, m.version, stage, &mut seeds, &mut result).await {
+            None => match drill_stage(
+                runner,
+                m.version,
+                stage,
+                &mut seeds,
+                &mut result,
+                run_started,
+            )
+            .await
+            {
                 Ok(stop) => stop,
                 // Whatever went wrong is this stage's verdict, not the end of the report.
                 Err(e) => {
@@ -601,13 +612,13 @@ async fn drill_stage(
     stage: &crate::source::Stage,
     seeds: &mut Seeds,
     r: &mut StageDrill,
+    run_started: Instant,
 ) -> Result<bool, Error> {
     // Only the tables the stage names can change: the others are neither
     // seeded again nor fingerprinted, which keeps a long history fast.
     let filter = touched_tables(stage, runner.driver().backend().dialect());
     let mut unseeded = seed(runner.driver(), seeds, &filter).await?;
     let (schema0, data0) = snapshot(runner.driver(), &filter).await?;
-    let taken = Instant::now();
     match up_emptying(runner, version, stage.kind, &filter, seeds).await? {
         Ok(None) => {}
         Ok(Some(e)) => {
@@ -659,7 +670,9 @@ async fn drill_stage(
         return Ok(!clean);
     }
     let (schema2, data2) = snapshot(runner.driver(), &filter).await?;
-    let schema_changed = schema_diffs(&schema0, &schema2, taken.elapsed());
+    // A view created earlier in this drill may hold the moment it was
+    // created (`'now'::timestamp`, folded): any moment of the run is "now".
+    let schema_changed = schema_diffs(&schema0, &schema2, run_started.elapsed());
     let accepted = |rule: &str| -> Option<String> {
         stage
             .down

@@ -343,9 +343,15 @@ impl Driver {
                  CAST(CONCAT(action_timing, ' ', event_manipulation, ' ', action_statement) AS CHAR) FROM information_schema.triggers WHERE trigger_schema = DATABASE()",
             ],
         };
+        // On PostgreSQL every column is text, so the reads go as one query
+        // (a drill takes two catalog snapshots a stage).
+        let queries: Vec<String> = match self.backend {
+            Backend::Postgres => vec![queries.join(" UNION ALL ")],
+            _ => queries.iter().map(|q| q.to_string()).collect(),
+        };
         let prefix = self.tables.prefix.clone();
         let mut out: std::collections::BTreeMap<(String, String), SchemaItem> = Default::default();
-        for q in queries {
+        for q in &queries {
             for r in self.text_rows(q, &[]).await? {
                 let [kind, table, name, definition]: [String; 4] =
                     r.try_into().expect("four columns");
