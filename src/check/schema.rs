@@ -170,23 +170,30 @@ impl std::fmt::Display for Missing {
 
 /// Adds a column at the end of its table.
 fn add_column(t: &mut Table, c: &ColumnSpec) {
-    let mut column = col(c);
-    column.position = t
+    let position = t
         .columns
         .values()
         .map(|c| c.position + 1)
         .max()
         .unwrap_or(0);
-    t.columns.insert(c.name.clone(), column);
+    t.columns.insert(
+        c.name.clone(),
+        Column {
+            ty: c.ty.clone(),
+            not_null: c.not_null,
+            default: c.default.clone(),
+            position,
+        },
+    );
 }
 
-fn col(c: &ColumnSpec) -> Column {
-    Column {
-        ty: c.ty.clone(),
-        not_null: c.not_null,
-        default: c.default.clone(),
-        position: 0,
-    }
+/// Whether the index expression `expr` is `column` cast to `ty`, the type
+/// the column has (`date(day)` over a date): PostgreSQL stores it as the
+/// column itself.
+fn is_cast_to_own_type(expr: &str, column: &str, ty: &str) -> bool {
+    expr.strip_suffix(')')
+        .and_then(|e| e.strip_prefix(ty.to_ascii_lowercase().as_str()))
+        .is_some_and(|rest| rest.strip_prefix('(') == Some(column))
 }
 
 /// A constraint's name: the given one, or PostgreSQL's implicit one
@@ -351,9 +358,9 @@ impl Schema {
                         .iter()
                         .map(|c| {
                             let own_type = self.tables.get(table).and_then(|t| {
-                                t.columns.iter().find(|(n, col)| {
-                                    *c == format!("{}({n})", col.ty.to_ascii_lowercase())
-                                })
+                                t.columns
+                                    .iter()
+                                    .find(|(n, col)| is_cast_to_own_type(c, n, &col.ty))
                             });
                             own_type.map_or_else(|| c.clone(), |(n, _)| n.clone())
                         })
@@ -716,9 +723,12 @@ impl Schema {
                 // `date`: PostgreSQL rebuilds it from its definition, where
                 // the cast to the column's own type is now nothing, and
                 // keeps it as an index on the column (as CREATE INDEX does).
-                let cast = format!("{}({column})", ty.to_ascii_lowercase());
                 for i in self.indexes.values_mut().filter(|i| i.table == table) {
-                    for c in i.columns.iter_mut().filter(|c| **c == cast) {
+                    for c in i
+                        .columns
+                        .iter_mut()
+                        .filter(|c| is_cast_to_own_type(c, column, ty))
+                    {
                         *c = column.clone();
                     }
                 }
