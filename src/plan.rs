@@ -142,11 +142,9 @@ pub fn plan_up(
     scope: &UpScope,
 ) -> Result<Vec<Step>, Vec<Blocker>> {
     let mut blockers = common_blockers(verification, applied);
-    let is_applied = |version: i64, stage: StageKind| {
-        applied
-            .iter()
-            .any(|r| r.version == version && r.stage == stage)
-    };
+    let applied_set: std::collections::HashSet<(i64, StageKind)> =
+        applied.iter().map(|r| (r.version, r.stage)).collect();
+    let is_applied = |version: i64, stage: StageKind| applied_set.contains(&(version, stage));
     let newest_applied = applied
         .iter()
         .map(|r| r.version)

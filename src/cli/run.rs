@@ -31,22 +31,24 @@ impl From<Error> for Failure {
 }
 
 async fn runner(settings: &Settings, lock_wait: Option<Duration>) -> Result<Runner, Failure> {
-    connect_runner(settings, lock_wait, false).await
+    connect_runner(settings, lock_wait, false, false).await
 }
 
 /// A runner for a command that only reads (`status`, `log`, `archive
 /// list`): a SQLite file that does not exist is an error, not created.
 async fn reader(settings: &Settings) -> Result<Runner, Failure> {
-    connect_runner(settings, None, true).await
+    connect_runner(settings, None, true, false).await
 }
 
+/// A runner; with `summary`, the history summary `up` starts from is read
+/// while the files load.
 async fn connect_runner(
     settings: &Settings,
     lock_wait: Option<Duration>,
     must_exist: bool,
+    summary: bool,
 ) -> Result<Runner, Failure> {
     let url = settings.require_database_url()?;
-    let source = source::load(&settings.source)?;
     let connect = ConnectOptions {
         table_prefix: settings.table_prefix.clone(),
         lock_timeout: settings.lock_timeout,
@@ -59,14 +61,19 @@ async fn connect_runner(
         lock_retries: settings.lock_retries,
         check_severities: settings.check_severities.clone(),
     };
-    Ok(Runner::connect(url, source, &connect, options).await?)
+    Ok(Runner::connect_loading(url, &settings.source, &connect, options, summary).await?)
 }
 
-fn tokio() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs a command's work on a runtime of its own; at the end, the runtime's
+/// idle threads are left to the process's end rather than joined.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(Failure::failed)
+        .map_err(Failure::failed)?;
+    let out = rt.block_on(work);
+    rt.shutdown_background();
+    out
 }
 
 pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out) -> CliResult {
@@ -82,8 +89,8 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
     if let Some(name) = &req.checkpoint {
         migrate::checkpoint::validate_name(name).map_err(|e| Failure::input(anyhow!(e)))?;
     }
-    tokio()?.block_on(async {
-        let mut runner = runner(settings, args.lock_wait).await?;
+    block_on(async {
+        let mut runner = connect_runner(settings, args.lock_wait, false, !args.dry_run).await?;
         let result = if args.dry_run {
             match runner.plan_up(&req).await {
                 Ok(plan) => print_plan(out, &plan, settings.quiet),
@@ -97,7 +104,7 @@ pub fn up(settings: &Settings, args: &UpArgs, stages: StageFilter, out: &mut Out
             };
             finish(out, result, settings.quiet, "already up to date")
         };
-        runner.close().await;
+        runner.close_for_exit().await;
         result
     })
 }
@@ -117,7 +124,7 @@ pub fn database(
         ..ConnectOptions::default()
     };
     let shown = settings.redact(url);
-    tokio()?.block_on(async {
+    block_on(async {
         match cmd {
             super::args::DatabaseCommand::Create => {
                 let made = create_database(url, &connect).await?;
@@ -152,7 +159,9 @@ pub fn database(
                     let mut answer = String::new();
                     std::io::stdin().read_line(&mut answer)?;
                     if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-                        return Err(Failure::failed(anyhow!("not confirmed; nothing was changed")));
+                        return Err(Failure::failed(anyhow!(
+                            "not confirmed; nothing was changed"
+                        )));
                     }
                 }
                 drop_database(url, &connect).await?;
@@ -180,7 +189,7 @@ pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
         force: args.force.then(|| args.reason.clone().unwrap_or_default()),
         confirmed: args.expect_plan.clone(),
     };
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
         let result: CliResult = async {
             let plan = runner.plan_down(&req).await?;
@@ -237,7 +246,7 @@ pub fn redo(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
             finish(out, applied, settings.quiet, "nothing to apply")
         }
         .await;
-        runner.close().await;
+        runner.close_for_exit().await;
         result
     })
 }
@@ -253,7 +262,7 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
         force: args.force.then(|| args.reason.clone().unwrap_or_default()),
         confirmed: args.expect_plan.clone(),
     };
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, args.lock_wait).await?;
         let result = if args.dry_run {
             match runner.plan_down(&req).await {
@@ -291,7 +300,7 @@ pub fn down(settings: &Settings, args: &DownArgs, out: &mut Out) -> CliResult {
                 Err(e) => Err(e),
             }
         };
-        runner.close().await;
+        runner.close_for_exit().await;
         result
     })
 }
@@ -360,7 +369,7 @@ async fn confirm(
 }
 
 pub fn checkpoint(settings: &Settings, cmd: &CheckpointCommand, out: &mut Out) -> CliResult {
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, None).await?;
         let result: CliResult = async {
             match cmd {
@@ -411,7 +420,7 @@ pub fn checkpoint(settings: &Settings, cmd: &CheckpointCommand, out: &mut Out) -
             Ok(())
         }
         .await;
-        runner.close().await;
+        runner.close_for_exit().await;
         result
     })
 }
@@ -663,10 +672,10 @@ fn reverts(plan: &PlannedRun) -> bool {
 }
 
 pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out) -> CliResult {
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = reader(settings).await?;
         let status = runner.status().await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let status = status?;
         // For deploy gates: anything but "all applied, as on disk" fails.
         let gate = || -> CliResult {
@@ -772,12 +781,12 @@ fn version_and_stage(target: &str) -> Result<(i64, Option<StageKind>), Failure> 
 
 pub fn repair(settings: &Settings, args: &super::args::RepairArgs, out: &mut Out) -> CliResult {
     let (version, stage) = version_and_stage(&args.target)?;
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, None).await?;
         let result = runner
             .repair(version, stage, &args.reason, args.dry_run)
             .await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let repair = result?;
         if !out.human() {
             out.json(&repair)?;
@@ -815,12 +824,12 @@ pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliRes
         ResolveAs::Applied => Resolution::Applied,
         ResolveAs::Reverted => Resolution::Reverted,
     };
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, None).await?;
         let result = runner
             .resolve(version, stage, resolution, &args.reason, args.force)
             .await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let message = result?;
         if out.human() {
             writeln!(out, "{message}")?;
@@ -832,10 +841,10 @@ pub fn resolve(settings: &Settings, args: &ResolveArgs, out: &mut Out) -> CliRes
 }
 
 pub fn log(settings: &Settings, args: &super::args::LogArgs, out: &mut Out) -> CliResult {
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = reader(settings).await?;
         let events = runner.events().await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let mut events = events?;
         if let Some(window) = args.since {
             // Event times are RFC 3339 UTC, so text order is time order.
@@ -926,10 +935,10 @@ fn print_archives(
 }
 
 pub fn archive_list(settings: &Settings, out: &mut Out) -> CliResult {
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = reader(settings).await?;
         let archives = runner.archives().await;
-        runner.close().await;
+        runner.close_for_exit().await;
         print_archives(out, &archives?, "no archives")
     })
 }
@@ -940,10 +949,10 @@ pub fn archive_purge(
     restored_only: bool,
     out: &mut Out,
 ) -> CliResult {
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, None).await?;
         let purged = runner.purge_archives(older_than, restored_only).await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let purged = purged?;
         if out.human() && !purged.is_empty() {
             writeln!(
@@ -971,7 +980,7 @@ pub fn drill(
         init_sql: settings.init_sql.clone(),
     };
     let human = out.human() && !settings.quiet;
-    let report = tokio()?.block_on(async {
+    let report = block_on(async {
         let mut progress = |s: &migrate::drill::StageDrill, n: usize, total: usize| {
             if !human {
                 return;
@@ -1006,6 +1015,7 @@ pub fn drill(
             &mut progress,
         )
         .await
+        .map_err(Failure::from)
     })?;
     let failures = report.failures();
     if !out.human() {
@@ -1065,10 +1075,10 @@ pub fn adopt(
     let tool = migrate::adopt::Tool::parse(from)
         .ok_or_else(|| Failure::input(anyhow!("unknown tool `{from}`")))?;
     let src = source::load(&settings.source)?;
-    tokio()?.block_on(async {
+    block_on(async {
         let mut runner = runner(settings, None).await?;
         let result = migrate::adopt::adopt(&mut runner, &src, tool, dry_run, reason).await;
-        runner.close().await;
+        runner.close_for_exit().await;
         let adoption = result?;
         if out.human() {
             let verb = if adoption.recorded {

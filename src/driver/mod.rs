@@ -326,6 +326,13 @@ pub const HISTORY_SCHEMA_VERSION: i64 = 1;
 
 const APPLIED_COLUMNS: &str = "version, stage, name, up_checksum, down_sql, down_checksum, down_path, applied_at, applied_by, duration_ms, seq, state, failed_direction, statements_done, error";
 
+/// Whether connecting to `url` would create a SQLite file that is not there
+/// yet.
+pub(crate) fn would_create_file(url: &str) -> bool {
+    Backend::from_url(url).is_ok_and(|b| b == Backend::Sqlite)
+        && sqlite::file_path(url).is_some_and(|path| !path.exists())
+}
+
 impl Driver {
     /// Connects. SQLite files are created if missing.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Driver, Error> {
@@ -1276,6 +1283,19 @@ impl Driver {
             let _ = spare.close().await;
         }
         let _ = self.conn.close().await;
+    }
+
+    /// [`Driver::close`] for a process about to end: a SQLite connection
+    /// is dropped without waiting for its worker thread to close it (no
+    /// transaction is open; the process's end closes the file). Servers
+    /// are told goodbye, so that they do not log a lost client.
+    pub async fn close_for_exit(mut self) {
+        if self.backend == Backend::Sqlite {
+            self.unlock().await;
+            drop(self);
+        } else {
+            self.close().await;
+        }
     }
 }
 

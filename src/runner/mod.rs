@@ -226,6 +226,10 @@ pub struct Runner {
     /// What the checker guard accepted through the baseline for the last
     /// plan it vetted, as notes for the plan and the report.
     accepted: Vec<String>,
+    /// The history summary read while the source loaded
+    /// ([`Runner::connect_loading`]), for the first `up`'s check for
+    /// nothing to do; `Some(None)` when the tables did not exist.
+    early_summary: Option<Option<Vec<AppliedStage>>>,
 }
 
 impl Runner {
@@ -240,6 +244,68 @@ impl Runner {
         Ok(Runner::new(driver, source, options))
     }
 
+    /// Connects to `url` while the migrations in `dir` load on another
+    /// thread (on a start-up with nothing to do, loading is most of the
+    /// time, and the connection's is as long: the server's round trips, or
+    /// SQLite reading its schema). With `summary`, the history's one-row
+    /// summary is read meanwhile too, for the first [`Runner::up`]'s check
+    /// for nothing to do. A problem in the files is reported before any
+    /// connection error, as if they had been loaded first; a SQLite file
+    /// that does not exist yet is created only once they have loaded.
+    pub async fn connect_loading(
+        url: &str,
+        dir: &std::path::Path,
+        connect: &ConnectOptions,
+        options: RunOptions,
+        summary: bool,
+    ) -> Result<Runner, Error> {
+        if crate::driver::would_create_file(url) {
+            let source = crate::source::load(dir)?;
+            return Runner::connect(url, source, connect, options).await;
+        }
+        let dir = dir.to_path_buf();
+        let mut load = tokio::task::spawn_blocking(move || crate::source::load(&dir));
+        let mut connecting = std::pin::pin!(async {
+            let mut driver = Driver::connect(url, connect).await?;
+            let early = if summary {
+                match driver.read_history_summary().await {
+                    Ok(rows) => Some(rows),
+                    Err(e) => {
+                        driver.close().await;
+                        return Err(e);
+                    }
+                }
+            } else {
+                None
+            };
+            Ok::<_, Error>((driver, early))
+        });
+        let mut connected = None;
+        let loaded = loop {
+            tokio::select! {
+                loaded = &mut load => break loaded,
+                made = &mut connecting, if connected.is_none() => connected = Some(made),
+            }
+        };
+        let source = match loaded {
+            Ok(Ok(source)) => source,
+            Ok(Err(e)) => {
+                if let Some(Ok((driver, _))) = connected {
+                    driver.close().await;
+                }
+                return Err(e.into());
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let (driver, early) = match connected {
+            Some(made) => made?,
+            None => connecting.await?,
+        };
+        let mut runner = Runner::new(driver, source, options);
+        runner.early_summary = early;
+        Ok(runner)
+    }
+
     /// A runner over an open driver.
     pub fn new(driver: Driver, source: Source, options: RunOptions) -> Runner {
         let nanos = SystemTime::now()
@@ -252,6 +318,7 @@ impl Runner {
             options,
             archives: Vec::new(),
             accepted: Vec::new(),
+            early_summary: None,
             run_id: format!("{:x}-{:x}", nanos, std::process::id()),
             actor: format!("{}@{}", user_name(), hostname()),
         }
@@ -273,6 +340,18 @@ impl Runner {
     /// Closes the connection.
     pub async fn close(self) {
         self.driver.close().await;
+    }
+
+    /// Closes the connection of a process about to end: the lock is
+    /// released as by [`Runner::close`], but a SQLite connection is left
+    /// for the process's end to close (everything it wrote is committed;
+    /// waiting for SQLite to free its schema cache was a tenth of a no-op
+    /// start-up on a thousand tables).
+    pub async fn close_for_exit(self) {
+        let Runner { driver, source, .. } = self;
+        // Freed by the process's end, at no cost, rather than piece by piece.
+        std::mem::forget(source);
+        driver.close_for_exit().await;
     }
 
     /// The plan `up` would run, without locking or changing anything.
@@ -577,7 +656,10 @@ impl Runner {
         if req.checkpoint.is_none()
             && req.verify.is_none()
             && matches!(req.to, None | Some(Target::Version(_)))
-            && let Some(history) = self.driver.read_history_summary().await?
+            && let Some(history) = match self.early_summary.take() {
+                Some(early) => early,
+                None => self.driver.read_history_summary().await?,
+            }
         {
             let to = match req.to {
                 Some(Target::Version(v)) => Some(v),

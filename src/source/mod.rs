@@ -16,6 +16,7 @@ mod files;
 mod name;
 pub mod template;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -599,10 +600,16 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
     let mut migrations: Vec<Migration> = Vec::new();
     // Flat downs are paired with their ups by stem, Flyway undos with their
     // versioned files by version.
-    let mut downs: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| matches!(e.kind, EntryKind::FlatDown | EntryKind::FlywayDown))
-        .collect();
+    // Indexed by kind and version: a linear search per up was quadratic.
+    let mut downs: HashMap<(bool, i64), Vec<&Entry>> = HashMap::new();
+    for e in &entries {
+        if matches!(e.kind, EntryKind::FlatDown | EntryKind::FlywayDown) {
+            downs
+                .entry((e.kind == EntryKind::FlywayDown, e.vn.version))
+                .or_default()
+                .push(e);
+        }
+    }
     for entry in &entries {
         let migration = match entry.kind {
             EntryKind::FlatDown | EntryKind::FlywayDown => continue,
@@ -613,15 +620,14 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
                     (EntryKind::FlywayDown, Layout::Flyway)
                 };
                 let down_entry = downs
-                    .iter()
-                    .position(|d| {
-                        d.kind == down_kind
-                            && match layout {
-                                Layout::Flat => d.vn == entry.vn,
-                                _ => d.vn.version == entry.vn.version,
-                            }
-                    })
-                    .map(|i| downs.swap_remove(i));
+                    .get_mut(&(down_kind == EntryKind::FlywayDown, entry.vn.version))
+                    .and_then(|same| {
+                        let i = same.iter().position(|d| match layout {
+                            Layout::Flat => d.vn == entry.vn,
+                            _ => true,
+                        })?;
+                        Some(same.remove(i))
+                    });
                 let up = loader.flat_script(&entry.path, Direction::Up);
                 let down = down_entry.and_then(|d| loader.flat_script(&d.path, Direction::Down));
                 let (Some(up), down) = (up, down) else {
@@ -648,7 +654,7 @@ fn load_from(files: &dyn Files, dir: &Path) -> Result<Source, LoadError> {
         };
         migrations.push(migration);
     }
-    for down in downs {
+    for down in downs.into_values().flatten() {
         let up = match down.kind {
             EntryKind::FlywayDown => format!("V{}__{}.sql", down.vn.version_text, down.vn.name),
             _ => format!("{}_{}.up.sql", down.vn.version_text, down.vn.name),

@@ -400,6 +400,51 @@ fn a_silent_server_is_an_error_within_the_connect_timeout() {
 }
 
 #[test]
+fn a_bad_file_is_reported_at_once_even_while_the_server_is_silent() {
+    // The migrations load while the connection is being made: a problem in
+    // them is still the error, at once, not after the connect timeout; and
+    // a SQLite file is not created for a source that does not load.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("0001_a.up.sql"), "CREATE TABLE a (x INT);\n").unwrap();
+    std::fs::write(m.join("0002_b.down.sql"), "DROP TABLE b;\n").unwrap();
+    for url in [
+        format!("postgres://app:pw@127.0.0.1:{port}/x"),
+        "sqlite://fresh.db".to_string(),
+    ] {
+        let started = std::time::Instant::now();
+        let run = migrate_in(
+            tmp.path(),
+            &[
+                "--database-url",
+                &url,
+                "--connect-timeout",
+                "30s",
+                "--source",
+                "m",
+                "up",
+            ],
+        )
+        .code(2);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{url}: waited {:?} for the server before reporting the file",
+            started.elapsed()
+        );
+        assert!(
+            run.stderr.contains("0002_b.down.sql") && run.stderr.contains("has no up"),
+            "{url}: {}",
+            run.all()
+        );
+    }
+    assert!(!tmp.path().join("fresh.db").exists());
+    drop(listener);
+}
+
+#[test]
 fn read_only_commands_never_create_a_mistyped_sqlite_file() {
     let tmp = tempfile::tempdir().unwrap();
     let s = fixture("runner/basic");
