@@ -388,19 +388,40 @@ impl Touched {
         }
     }
 
-    fn project(&mut self, s: &Schema) -> Schema {
-        for (name, t) in &s.tables {
-            if t.constraints.iter().any(|(c, spec)| {
-                self.constraints.contains(c)
-                    || matches!(spec, ir::ConstraintSpec::ForeignKey(_, to) if self.referenced.contains(to))
+    /// The part of `s` these statements touch, with the tables related to
+    /// them: those referencing a table dropped or renamed, those holding a
+    /// constraint renamed, those with columns of a type renamed.
+    /// `fk_tables` are the tables of `s` with a foreign key.
+    fn project(&mut self, s: &Schema, fk_tables: &BTreeSet<String>) -> Schema {
+        let related = |touched: &Touched, t: &schema::Table| {
+            t.constraints.iter().any(|(c, spec)| {
+                touched.constraints.contains(c)
+                    || matches!(spec, ir::ConstraintSpec::ForeignKey(_, to) if touched.referenced.contains(to))
+            }) || t.columns.values().any(|c| {
+                touched
+                    .types
+                    .contains(c.ty.strip_suffix("[]").unwrap_or(&c.ty))
             })
-                || t.columns.values().any(|c| {
-                    self.types
-                        .contains(c.ty.strip_suffix("[]").unwrap_or(&c.ty))
-                })
-            {
-                self.tables.insert(name.clone());
-            }
+        };
+        let mut found = Vec::new();
+        if !self.constraints.is_empty() || !self.types.is_empty() {
+            found.extend(
+                s.tables
+                    .iter()
+                    .filter(|(_, t)| related(self, t))
+                    .map(|(n, _)| n),
+            );
+        } else if !self.referenced.is_empty() {
+            // Only tables with a foreign key can reference one: looking at
+            // every table was most of the replay of a thousand migrations.
+            found.extend(
+                fk_tables
+                    .iter()
+                    .filter(|n| s.tables.get(*n).is_some_and(|t| related(self, t))),
+            );
+        }
+        for name in found {
+            self.tables.insert(name.clone());
         }
         let mut out = Schema {
             unnamed_primary: s.unnamed_primary,
@@ -584,13 +605,15 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
         ..Schema::default()
     };
     let mut findings: Vec<Finding> = Vec::new();
+    // The tables of `whole` with a foreign key, kept as stages change them.
+    let mut fk_tables: BTreeSet<String> = BTreeSet::new();
     for (m, stages) in source.migrations.iter().zip(&read) {
         for (stage, (up, down)) in m.stages.iter().zip(stages) {
             let mut touched = Touched::default();
             for s in up.iter().chain(down.iter().flatten()) {
                 touched.add(&s.read.op);
             }
-            let before = touched.project(&whole);
+            let before = touched.project(&whole, &fk_tables);
             let mut after_up = before.clone();
             for s in up {
                 after_up.apply(&s.read.op);
@@ -644,6 +667,17 @@ pub fn check(source: &Source, options: &CheckOptions) -> Report {
                 }
             }
             touched.merge(&mut whole, &after_up);
+            for t in &touched.tables {
+                if whole.tables.get(t).is_some_and(|t| {
+                    t.constraints
+                        .values()
+                        .any(|c| matches!(c, ir::ConstraintSpec::ForeignKey(..)))
+                }) {
+                    fk_tables.insert(t.clone());
+                } else {
+                    fk_tables.remove(t);
+                }
+            }
         }
     }
     for w in &source.warnings {
