@@ -26,7 +26,7 @@ mod sqlite;
 pub use archive::ArchiveRecord;
 pub use introspect::{ColumnInfo, Fingerprints, SchemaItem, TableInfo};
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use conn::{Conn, Row, query};
 use serde::Serialize;
@@ -277,6 +277,10 @@ pub struct Driver {
     connect_timeout: Duration,
     init_sql: Vec<String>,
     session_ready: bool,
+    /// SQLite: the session settings migrate set are still in force, so a
+    /// stage need not send them again (only a `PRAGMA` can change them; a
+    /// migration statement that is one clears this).
+    settings_intact: bool,
     /// For a shared in-memory SQLite database: this process's turn on it,
     /// held from connect to close (see [`Driver::connect`]).
     _memory_turn: Option<sqlite::MemoryLock>,
@@ -400,6 +404,7 @@ impl Driver {
             connect_timeout: options.connect_timeout,
             init_sql: options.init_sql.clone(),
             session_ready: false,
+            settings_intact: false,
             _memory_turn: memory_turn,
         };
         if backend == Backend::Sqlite {
@@ -449,6 +454,7 @@ impl Driver {
         let setup = self.session_setup().join(";\n");
         self.exec_internal(&setup, "setting up the session").await?;
         self.session_ready = true;
+        self.settings_intact = true;
         Ok(())
     }
 
@@ -475,12 +481,39 @@ impl Driver {
     /// the transaction, in one round trip.
     pub async fn start_stage(&mut self, transaction: bool) -> Result<(), Error> {
         self.prepare_session().await?;
-        let mut sql = self.session_setup();
+        let mut sql = self.stage_setup();
         if transaction {
             sql.push(self.begin_sql().to_string());
         }
         self.exec_internal(&sql.join(";\n"), "starting the stage")
             .await
+    }
+
+    /// What a stage starts with: [`Driver::session_setup`], less what is
+    /// still in force on SQLite (`init-sql` always runs).
+    fn stage_setup(&mut self) -> Vec<String> {
+        let setup = if self.backend == Backend::Sqlite && self.settings_intact {
+            self.init_sql.clone()
+        } else {
+            self.session_setup()
+        };
+        self.settings_intact = true;
+        setup
+    }
+
+    /// Notes that migration statements are about to run: on SQLite, a
+    /// `PRAGMA` among them may change the session's settings.
+    fn running(&mut self, statements: &[&str]) {
+        if self.backend == Backend::Sqlite
+            && statements.iter().any(|sql| {
+                crate::sql::tokenize(sql, crate::sql::Dialect::Sqlite)
+                    .iter()
+                    .find(|t| !t.is_trivia())
+                    .is_some_and(|t| sql[t.span.clone()].eq_ignore_ascii_case("pragma"))
+            })
+        {
+            self.settings_intact = false;
+        }
     }
 
     fn begin_sql(&self) -> &'static str {
@@ -549,6 +582,7 @@ impl Driver {
 
     /// Runs one statement of a migration.
     pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.running(&[sql]);
         match self.conn.execute_raw(sql).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.db_error(e)),
@@ -992,10 +1026,12 @@ impl Driver {
     }
 
     /// A whole transactional stage in one round trip (PostgreSQL's simple
-    /// query protocol takes many statements in one message): the session
-    /// settings, `BEGIN`, the stage's statements, its history row and event,
-    /// `COMMIT`. The durations recorded are the server's (`clock_timestamp()`
-    /// less the transaction's start). `Ok(true)`: the stage is applied and
+    /// query protocol takes many statements in one message; SQLite runs
+    /// them in one request to its worker thread): the session settings,
+    /// `BEGIN`, the stage's statements, its history row and event, `COMMIT`.
+    /// The durations recorded are the database's (PostgreSQL:
+    /// `clock_timestamp()` less the transaction's start; SQLite: its clock
+    /// less the moment the stage was sent). `Ok(true)`: the stage is applied and
     /// recorded. `Ok(false)`: this backend or these values cannot go in one
     /// message; nothing was sent. `Err`: something failed and the
     /// transaction was rolled back, so nothing of the stage remains; the
@@ -1006,15 +1042,28 @@ impl Driver {
         write: &HistoryWrite,
         ev: &Event,
     ) -> Result<bool, DbError> {
-        if self.backend != Backend::Postgres {
-            return Ok(false);
-        }
         self.prepare_session().await.map_err(|e| DbError::of(&e))?;
-        let elapsed = "(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::bigint";
-        let Some(record) = self.record_sql_with(write, ev, Some(elapsed)) else {
+        let elapsed = match self.backend {
+            Backend::Postgres => {
+                "(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::bigint".to_string()
+            }
+            Backend::Sqlite => {
+                let sent_ms = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                format!(
+                    "max(0, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) - {sent_ms})"
+                )
+            }
+            // One statement per request unless the connection allows
+            // several, which migrate does not ask for.
+            Backend::Mysql => return Ok(false),
+        };
+        let Some(record) = self.record_sql_with(write, ev, Some(&elapsed)) else {
             return Ok(false);
         };
-        let mut sql = self.session_setup();
+        let mut sql = self.stage_setup();
+        self.running(statements);
         sql.push(self.begin_sql().to_string());
         sql.extend(statements.iter().map(|s| s.to_string()));
         sql.push(record);

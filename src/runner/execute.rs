@@ -527,9 +527,9 @@ impl Runner {
                 attempts,
             )
         };
-        // PostgreSQL: the whole stage and its bookkeeping in one round trip
-        // when nothing in it needs a step of its own (an archive, a restore,
-        // COPY's rows). A failure there is rolled back, and the stage runs
+        // PostgreSQL and SQLite: the whole stage and its bookkeeping in one
+        // round trip when nothing in it needs a step of its own (an archive,
+        // a restore, COPY's rows). A failure there is rolled back, and the stage runs
         // again statement by statement below, which says which one failed.
         let one_trip = self.transactional(step)
             && targets.iter().all(Option::is_none)

@@ -1294,6 +1294,46 @@ fn postgres_names_the_lock_holder_as_migrate() {
 }
 
 #[test]
+fn a_pragma_in_one_sqlite_stage_does_not_reach_the_next() {
+    // migrate's session settings are sent again only when a stage may have
+    // changed them: a PRAGMA in a stage must not leak into the next.
+    let db = TestDb::sqlite();
+    let s = db.write_migrations(&[
+        (
+            "0001_tables.up.sql",
+            "CREATE TABLE parent (id INT PRIMARY KEY);\nCREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id));\n",
+        ),
+        (
+            "0001_tables.down.sql",
+            "-- migrate:allow lossy-down: test tables\n\nDROP TABLE child;\nDROP TABLE parent;\n",
+        ),
+        (
+            "0002_off.up.sql",
+            "-- migrate:no-transaction\n-- checks off for this stage only\npragma Foreign_Keys = OFF;\n",
+        ),
+        ("0002_off.down.sql", "SELECT 1;\n"),
+        ("0003_orphan.up.sql", "INSERT INTO child VALUES (1, 99);\n"),
+        (
+            "0003_orphan.down.sql",
+            "-- migrate:allow lossy-down: the row the up inserted\nDELETE FROM child WHERE id = 1;\n",
+        ),
+    ]);
+    let refused = db.migrate(&["--source", &s, "up"]).code(1);
+    assert!(
+        refused.stderr.contains("FOREIGN KEY constraint failed")
+            && refused.stderr.contains("0003_orphan"),
+        "{}",
+        refused.all()
+    );
+    let status = db.migrate(&["--source", &s, "status"]).ok();
+    assert!(
+        status.stdout.contains("2 applied, 1 pending"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
 fn init_sql_runs_before_every_stage_and_is_logged() {
     for db in TestDb::all() {
         let off = match db.kind {
