@@ -291,8 +291,8 @@ impl Runner {
             let source = crate::source::load(dir)?;
             return Runner::connect(url, source, connect, options).await;
         }
-        let dir = dir.to_path_buf();
-        let mut load = tokio::task::spawn_blocking(move || crate::source::load(&dir));
+        let owned = dir.to_path_buf();
+        let mut load = tokio::task::spawn_blocking(move || crate::source::load(&owned));
         let mut connecting = std::pin::pin!(async {
             let mut driver = Driver::connect(url, connect).await?;
             let early = if summary {
@@ -323,7 +323,11 @@ impl Runner {
                 }
                 return Err(e.into());
             }
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled with the runtime: load here instead.
+                Err(_) => crate::source::load(dir)?,
+            },
         };
         let (driver, early) = match connected {
             Some(made) => made?,
