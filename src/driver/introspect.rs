@@ -92,13 +92,11 @@ fn unpack(packed: &str, columns: usize) -> Option<Vec<Vec<String>>> {
     while !rest.is_empty() {
         let (len, after) = rest.split_once(':')?;
         let len: usize = len.parse().ok()?;
-        let end = after
-            .char_indices()
-            .nth(len)
-            .map_or(after.len(), |(i, _)| i);
-        if after[..end].chars().count() != len {
-            return None;
-        }
+        let end = match after.char_indices().nth(len) {
+            Some((i, _)) => i,
+            None if after.chars().count() == len => after.len(),
+            None => return None,
+        };
         row.push(after[..end].to_string());
         rest = &after[end..];
         if row.len() == columns {
