@@ -195,19 +195,12 @@ pub struct PlannedRun {
 }
 
 /// What the checker guard's verdict depends on besides the source: the
-/// steps, and every stored down (they stand in for the files' in the check).
+/// steps ([`plan_fingerprint`]), and every stored down (they stand in for
+/// the files' in the check).
 fn guard_key(steps: &[Step], history: &[AppliedStage]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for s in steps {
-        hasher.update(s.version.to_le_bytes());
-        hasher.update([u8::from(s.direction == Direction::Up)]);
-        for part in [s.stage.name(), s.script.sql.as_str()] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
-        }
-    }
-    hasher.update([0xff]);
+    hasher.update(plan_fingerprint(steps));
     for r in history {
         hasher.update(r.version.to_le_bytes());
         let down = r.down_sql.as_deref().unwrap_or("\0none");
