@@ -150,3 +150,69 @@ fn embedded_migrations_follow_the_files_and_the_checker_fails_the_build() {
     let run = build_and_run(&app, 4);
     assert!(run.stdout.contains("applied 2"), "{}", run.all());
 }
+
+/// An application that adds the library with its default features (every
+/// driver, TLS) compiles no part of the command line: the CLI is its own
+/// crate. Read from `cargo tree` of a crate depending on the library.
+#[test]
+fn the_library_with_default_features_pulls_no_cli_dependency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    copy_dir(&fixture("embed-app"), &app);
+    let root_text = root().to_string_lossy().replace('\\', "/");
+    let manifest = std::fs::read_to_string(app.join("Cargo.toml.in"))
+        .unwrap()
+        .replace("@ROOT@", &root_text)
+        .replace(
+            ", default-features = false, features = [\"sqlite\"] }",
+            " }",
+        );
+    assert!(
+        manifest.contains(&format!("migrate-back = {{ path = \"{root_text}\" }}")),
+        "the fixture's dependency line changed:\n{manifest}"
+    );
+    std::fs::write(app.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root().join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    let tree = cargo(
+        &app,
+        &[
+            "tree",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ],
+    )
+    .ok();
+    let crates: Vec<&str> = tree
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    // The drivers are there (the default features took effect) ...
+    for wanted in ["migrate-back", "sqlx-postgres", "sqlx-mysql", "sqlx-sqlite"] {
+        assert!(
+            crates.contains(&wanted),
+            "{wanted} missing:\n{}",
+            tree.stdout
+        );
+    }
+    // ... and nothing only the command line needs (dotenvy is not in this
+    // list: sqlx's drivers depend on it themselves).
+    for cli_only in [
+        "migrate-cli",
+        "clap",
+        "clap_complete",
+        "anyhow",
+        "annotate-snippets",
+        "tracing-subscriber",
+    ] {
+        assert!(
+            !crates.contains(&cli_only),
+            "{cli_only} is compiled into an embedding application:\n{}",
+            tree.stdout
+        );
+    }
+}

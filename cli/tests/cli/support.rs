@@ -55,9 +55,11 @@ pub fn migrate_in(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// The repository root.
+/// The repository root (the workspace; this crate is `cli/` in it).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .canonicalize()
+        .expect("the repository root")
 }
 
 /// A fixture directory.
