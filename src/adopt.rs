@@ -10,7 +10,7 @@ use sha2::{Digest, Sha384};
 
 use crate::driver::Backend;
 use crate::error::Error;
-use crate::plan::Blocker;
+use crate::plan::{Blocker, BlockerKind};
 use crate::runner::Runner;
 use crate::source::Source;
 
@@ -115,6 +115,7 @@ pub async fn adopt(
         let digits: String = r[0].chars().filter(char::is_ascii_digit).collect();
         let Ok(version) = digits.parse::<i64>() else {
             blockers.push(Blocker {
+                kind: BlockerKind::Adopt,
                 version: None,
                 message: format!("{}: version `{}` is not a number", tool.table(), r[0]),
             });
@@ -122,10 +123,12 @@ pub async fn adopt(
         };
         match tool {
             Tool::Sqlx if r[1] != "1" => blockers.push(Blocker {
+                kind: BlockerKind::FailedStage,
                 version: Some(version),
                 message: format!("sqlx recorded {version} as failed (success = false): fix it with sqlx first"),
             }),
             Tool::GolangMigrate if r[1] == "1" => blockers.push(Blocker {
+                kind: BlockerKind::FailedStage,
                 version: Some(version),
                 message: format!("golang-migrate marked version {version} dirty: fix it with `migrate force` of golang-migrate first"),
             }),
@@ -142,6 +145,7 @@ pub async fn adopt(
             );
             if source.get(version).is_none() {
                 blockers.push(Blocker {
+                    kind: BlockerKind::Adopt,
                     version: Some(version),
                     message: format!(
                         "golang-migrate is at version {version}, which is not in {}",
@@ -153,6 +157,7 @@ pub async fn adopt(
         }
         match source.get(version) {
             None => blockers.push(Blocker {
+                kind: BlockerKind::Adopt,
                 version: Some(version),
                 message: format!(
                     "{} recorded version {version}, which is not in {}",
@@ -165,6 +170,7 @@ pub async fn adopt(
                     let file = std::fs::read_to_string(&m.stages[0].up.path).unwrap_or_default();
                     if sqlx_checksum(&file) != r[2] {
                         blockers.push(Blocker {
+                            kind: BlockerKind::Drift,
                             version: Some(version),
                             message: format!("{}: the file differs from what sqlx applied (its checksum does not match)", m.stages[0].up.path.display()),
                         });
@@ -180,6 +186,7 @@ pub async fn adopt(
     // own history is the truth: adopting again would record stale state.
     if !runner.history().await?.is_empty() || !runner.events().await?.is_empty() {
         blockers.push(Blocker {
+            kind: BlockerKind::Adopt,
             version: None,
             message: "migrate already has a history in this database: nothing to adopt".into(),
         });

@@ -1,6 +1,7 @@
 //! Errors of the runner and drivers: data carrying what the user needs.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -35,8 +36,36 @@ fn list_blockers(blockers: &[Blocker]) -> String {
     out
 }
 
+/// The driver's own error behind one of migrate's (a `sqlx::Error` when a
+/// database answered), what [`std::error::Error::source`] returns. Its text
+/// is the driver's, not redacted: migrate's messages are the ones to show.
+/// It dereferences to the error itself (so `source()` yields the driver's
+/// error, which `downcast_ref::<sqlx::Error>()` recognises, not a wrapper).
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// Wraps a driver's error.
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(e))
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync + 'static;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
 /// A database's answer to a statement that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DbError {
     /// The database's message (secrets redacted).
     pub message: String,
@@ -44,7 +73,22 @@ pub struct DbError {
     pub code: Option<String>,
     /// It failed waiting for a lock: worth a retry.
     pub lock_timeout: bool,
+    /// The driver's error, when there was one (see [`Cause`]).
+    #[serde(skip)]
+    pub cause: Option<Cause>,
 }
+
+/// Two answers are the same when they say the same; the driver's error
+/// object behind them is not compared.
+impl PartialEq for DbError {
+    fn eq(&self, other: &DbError) -> bool {
+        self.message == other.message
+            && self.code == other.code
+            && self.lock_timeout == other.lock_timeout
+    }
+}
+
+impl Eq for DbError {}
 
 impl DbError {
     /// An error of migrate's own, in the place of a database's.
@@ -53,6 +97,7 @@ impl DbError {
             message: e.to_string(),
             code: None,
             lock_timeout: false,
+            cause: e.cause(),
         }
     }
 }
@@ -192,8 +237,39 @@ impl fmt::Display for StageFailure {
     }
 }
 
-/// Everything that can go wrong outside the checker.
+/// The source of a failed stage is the database's own error (a
+/// `sqlx::Error`), when a database answered.
+impl std::error::Error for StageFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.db
+            .cause
+            .as_ref()
+            .map(|e| &**e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A stage waiting to be applied (`Migrator::pending`, and what a
+/// check-only start-up refuses with [`Error::Pending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingStage {
+    /// Version.
+    pub version: i64,
+    /// `0003_add_x`.
+    pub migration: String,
+    /// Stage.
+    pub stage: StageKind,
+    /// Another instance is applying it right now (it holds the runner lock
+    /// and the stage is recorded as not yet complete).
+    pub running: bool,
+}
+
+/// Everything that can go wrong outside the checker. Match on the variants
+/// an application can act on (`Locked`, `Pending`, `Refused` with its
+/// blockers' [`BlockerKind`](crate::plan::BlockerKind), `Connect`,
+/// `StageFailed`, `Load`); `source()` leads to the driver's error where one
+/// caused it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The migration files could not be read.
     #[error(transparent)]
@@ -217,6 +293,9 @@ pub enum Error {
         message: String,
         /// The URL itself is malformed (bad input rather than a failure).
         bad_url: bool,
+        /// The driver's error (none for a timeout or a missing file).
+        #[source]
+        cause: Option<Cause>,
     },
     /// A query of migrate's own failed.
     #[error("{doing} on {url} failed: {message}")]
@@ -227,6 +306,9 @@ pub enum Error {
         doing: String,
         /// The database's message.
         message: String,
+        /// The driver's error, when there was one.
+        #[source]
+        cause: Option<Cause>,
     },
     /// The history tables come from a newer release.
     #[error(
@@ -246,7 +328,7 @@ pub enum Error {
     },
     /// Another runner held the lock for longer than the wait allowed.
     #[error("another migrate run holds the lock{}; gave up after {}. Wait for it to finish, or raise --lock-wait", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default(), humantime::format_duration(*waited))]
-    LockTimeout {
+    Locked {
         /// How long we waited.
         waited: Duration,
         /// Who holds it, where the database can tell.
@@ -259,8 +341,22 @@ pub enum Error {
         blockers: Vec<Blocker>,
     },
     /// A statement failed while running a stage.
-    #[error("{0}")]
+    #[error(transparent)]
     StageFailed(Box<StageFailure>),
+    /// `Migrator` with a check-only policy found stages to apply: the deploy
+    /// job has not run `migrate up` yet.
+    #[error("start-up is check-only and {} stage(s) are pending: {}. Run `migrate up` in the deploy job first", stages.len(), stages.iter().map(|p| format!("{} ({})", p.migration, p.stage)).collect::<Vec<_>>().join(", "))]
+    Pending {
+        /// The stages, in run order.
+        stages: Vec<PendingStage>,
+    },
+    /// The database has applied stages this build does not know (a newer
+    /// release was rolled back), and `Migrator` was told to refuse that.
+    #[error("the database has stages this build does not know: {}", stages.iter().map(|(v, s)| format!("{v} ({s})")).collect::<Vec<_>>().join(", "))]
+    UnknownApplied {
+        /// (version, stage) of each.
+        stages: Vec<(i64, StageKind)>,
+    },
     /// The verification command of `up --verify` failed; the stages the run
     /// applied were reverted under the same lock hold (or the revert failed
     /// too, with its error).
@@ -285,6 +381,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The driver's error behind this one, to carry over into another.
+    pub(crate) fn cause(&self) -> Option<Cause> {
+        match self {
+            Error::Connect { cause, .. } | Error::Database { cause, .. } => cause.clone(),
+            Error::StageFailed(f) => f.db.cause.clone(),
+            _ => None,
+        }
+    }
+
     /// Bad usage or input (exit code 2) rather than a failure or refusal (1).
     pub fn is_input(&self) -> bool {
         matches!(

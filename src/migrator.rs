@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::driver::{ConnectOptions, Driver};
+pub use crate::error::PendingStage;
 use crate::error::{Error, StepReport};
 use crate::history::{AppliedStage, RowState, verify};
 use crate::plan::{StageFilter, UpScope, plan_up};
@@ -53,20 +54,6 @@ pub enum UnknownApplied {
     Warn,
     /// Refuse to start.
     Error,
-}
-
-/// A stage waiting to be applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingStage {
-    /// Version.
-    pub version: i64,
-    /// `0003_add_x`.
-    pub migration: String,
-    /// Stage.
-    pub stage: StageKind,
-    /// Another instance is applying it right now (it holds the runner lock
-    /// and the stage is recorded as not yet complete).
-    pub running: bool,
 }
 
 /// What a start-up did.
@@ -306,7 +293,7 @@ impl Migrator {
                     .map_err(|blockers| Error::Refused { blockers })?;
                 Ok(pending(steps, &[]))
             }
-            Err(Error::LockTimeout { .. }) => {
+            Err(Error::Locked { .. }) => {
                 let rest: Vec<AppliedStage> = history
                     .into_iter()
                     .filter(|r| r.state != RowState::Failed)
@@ -329,15 +316,7 @@ impl Migrator {
         if self.policy == StartupPolicy::CheckOnly {
             let pending = self.pending(url).await?;
             if !pending.is_empty() {
-                return Err(Error::BadInput(format!(
-                    "start-up is check-only and {} stage(s) are pending: {}. Run `migrate up` in the deploy job first",
-                    pending.len(),
-                    pending
-                        .iter()
-                        .map(|p| format!("{} ({})", p.migration, p.stage))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                return Err(Error::Pending { stages: pending });
             }
             return Ok(StartupReport::default());
         }
@@ -363,10 +342,7 @@ impl Migrator {
                     "the database has stages this build does not know (a newer release was rolled back?); starting anyway"
                 ),
                 UnknownApplied::Error => {
-                    return Err(Error::BadInput(format!(
-                        "the database has stages this build does not know: {}",
-                        list.join(", ")
-                    )));
+                    return Err(Error::UnknownApplied { stages: unknown });
                 }
             }
         }

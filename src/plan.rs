@@ -43,10 +43,42 @@ impl Step {
 /// Why a plan cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Blocker {
+    /// What kind of obstacle it is, for a program deciding what to do.
+    pub kind: BlockerKind,
     /// The migration concerned, if one is.
     pub version: Option<i64>,
     /// What blocks and what to do.
     pub message: String,
+}
+
+/// What kind of obstacle a [`Blocker`] is. Serialised in kebab-case
+/// (`"drift"`, `"failed-stage"`, ...) in `--format json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum BlockerKind {
+    /// An applied migration's file changed since it was applied.
+    Drift,
+    /// A stage failed part-way earlier and needs `migrate resolve`.
+    FailedStage,
+    /// The order is impossible: a migration merged below one already
+    /// applied, or a contract before its expand.
+    Order,
+    /// A stage to revert has no usable down (none stored, or unreadable).
+    NoDown,
+    /// A stage to revert is declared irreversible.
+    Irreversible,
+    /// The checker found an error in what would run.
+    Checker,
+    /// A statement migrate cannot run as written (an unfilled template, a
+    /// COPY without its rows, transaction control inside a stage ...).
+    Statement,
+    /// An archive cannot be made or restored as declared.
+    Archive,
+    /// The plan changed between its confirmation and its run.
+    PlanChanged,
+    /// Another tool's history cannot be adopted as it is.
+    Adopt,
 }
 
 impl fmt::Display for Blocker {
@@ -109,6 +141,7 @@ fn common_blockers(v: &Verification, applied: &[AppliedStage]) -> Vec<Blocker> {
     let mut blockers = Vec::new();
     for d in &v.drift {
         blockers.push(Blocker {
+            kind: BlockerKind::Drift,
             version: Some(d.version),
             message: format!(
                 "{} ({}) changed after it was applied: applied {}, on disk {}. Restore the file as it was (an applied migration must not be edited; write a new one), or record the edit with `migrate resolve {}:{} --as applied --reason ...`",
@@ -118,6 +151,7 @@ fn common_blockers(v: &Verification, applied: &[AppliedStage]) -> Vec<Blocker> {
     }
     for row in applied.iter().filter(|r| r.state == RowState::Failed) {
         blockers.push(Blocker {
+            kind: BlockerKind::FailedStage,
             version: Some(row.version),
             message: format!(
                 "{} failed during {} after {} statement(s){}: check the database, then run `migrate resolve {}:{} --as applied|reverted --reason ...`",
@@ -159,6 +193,7 @@ pub fn plan_up(
             && let Some(newest) = newest_applied.filter(|&n| cmp_versions(n, m.version).is_gt())
         {
             blockers.push(Blocker {
+                kind: BlockerKind::Order,
                 version: Some(m.version),
                 message: format!(
                     "{} is older than {newest}, which is already applied: it was probably merged late. Give it a version above {newest} (rename the file) so that every database applies migrations in the same order",
@@ -177,6 +212,7 @@ pub fn plan_up(
                 && !is_applied(m.version, StageKind::Expand)
             {
                 blockers.push(Blocker {
+                    kind: BlockerKind::Order,
                     version: Some(m.version),
                     message: format!(
                         "{} (contract) cannot run before its expand stage: run `migrate expand` first",
@@ -249,6 +285,7 @@ pub fn plan_down_parts(
         let label = format!("{version_text}_{} ({})", row.name, row.stage);
         let Some(sql) = &row.down_sql else {
             blockers.push(Blocker {
+                kind: BlockerKind::NoDown,
                 version: Some(row.version),
                 message: format!(
                     "{label} has no down: none was written when it was applied. Revert it by hand, then record that with `migrate resolve {}:{} --as reverted --reason ...`",
@@ -266,6 +303,7 @@ pub fn plan_down_parts(
             Err(errors) => {
                 for (line, message) in errors {
                     blockers.push(Blocker {
+                        kind: BlockerKind::NoDown,
                         version: Some(row.version),
                         message: format!(
                             "{label}: the stored down is unreadable at line {line}: {message}"
@@ -277,6 +315,7 @@ pub fn plan_down_parts(
         };
         if let Some(reason) = script.irreversible_reason() {
             blockers.push(Blocker {
+                kind: BlockerKind::Irreversible,
                 version: Some(row.version),
                 message: format!("{label} is declared irreversible: {reason}. This is a point of no return; restore from a backup instead"),
             });

@@ -441,6 +441,7 @@ impl Driver {
             message: d.redact(&e.to_string()),
             code: None,
             lock_timeout: false,
+            cause: e.cause(),
         };
         let columns = match self.table_columns(&a.table_sql, &a.table).await {
             Ok(c) => c,

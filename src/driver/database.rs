@@ -80,6 +80,7 @@ pub async fn database_exists(url: &str, options: &ConnectOptions) -> Result<bool
             url: redact_url(url),
             doing: "looking for the database".into(),
             message: e.to_string(),
+            cause: Some(crate::error::Cause::new(e)),
         })?;
     conn.close().await.ok();
     Ok(n > 0)
@@ -104,6 +105,7 @@ pub async fn create_database(url: &str, options: &ConnectOptions) -> Result<bool
             url: redact_url(url),
             doing: "creating the database".into(),
             message: e.to_string(),
+            cause: Some(crate::error::Cause::new(e)),
         })?;
     conn.close().await.ok();
     Ok(true)
@@ -152,6 +154,7 @@ pub async fn drop_database(url: &str, options: &ConnectOptions) -> Result<bool, 
             url: redact_url(url),
             doing: "dropping the database".into(),
             message: e.to_string(),
+            cause: Some(crate::error::Cause::new(e)),
         })?;
     conn.close().await.ok();
     Ok(true)

@@ -320,6 +320,7 @@ impl Driver {
             url: self.redacted_url().to_string(),
             doing: "reading the schema".into(),
             message: "SQLite returned a packed catalog migrate cannot read (this is a bug)".into(),
+            cause: None,
         })
     }
 

@@ -352,7 +352,7 @@ impl Driver {
             Some(name) if backend == Backend::Sqlite => Some(
                 sqlite::MemoryLock::wait(&name, MEMORY_TURN_WAIT)
                     .await
-                    .ok_or_else(|| Error::LockTimeout {
+                    .ok_or_else(|| Error::Locked {
                         waited: MEMORY_TURN_WAIT,
                         holder: Some("another migrate run in this process".into()),
                     })?,
@@ -372,6 +372,7 @@ impl Driver {
                 ),
                 // A path that names nothing is the URL's mistake: bad input.
                 bad_url: true,
+                cause: None,
             });
         }
         let conn = connect_raw(
@@ -562,14 +563,17 @@ impl Driver {
             message: self.redact(&message),
             code,
             lock_timeout,
+            cause: Some(crate::error::Cause::new(e)),
         }
     }
 
     pub(crate) fn internal(&self, doing: &str, e: sqlx::Error) -> Error {
+        let db = self.db_error(e);
         Error::Database {
             url: self.redacted_url.clone(),
             doing: doing.to_string(),
-            message: self.db_error(e).message,
+            message: db.message,
+            cause: db.cause,
         }
     }
 
@@ -1269,7 +1273,7 @@ impl Driver {
                         sqlite::lock_path(&self.url).and_then(|p| sqlite::lock_holder(&p))
                     }
                 };
-                return Err(Error::LockTimeout {
+                return Err(Error::Locked {
                     waited: wait,
                     holder,
                 });
@@ -1416,6 +1420,7 @@ async fn connect_raw(
                 humantime::format_duration(timeout)
             ),
             bad_url: false,
+            cause: None,
         });
     };
     connected.map_err(|e| {
@@ -1437,6 +1442,7 @@ async fn connect_raw(
             url: redacted.to_string(),
             message: redact_secrets(&message, secrets),
             bad_url: input,
+            cause: Some(crate::error::Cause::new(e)),
         }
     })
 }

@@ -30,6 +30,7 @@ impl Runner {
                     // the statements written into it later into drift. (An
                     // up of only comments is a no-op, applied and recorded.)
                     blockers.push(Blocker {
+                        kind: BlockerKind::Statement,
                         version: Some(step.version),
                         message: format!(
                             "{}: template not filled in: {} is still the template `migrate new` wrote; write the migration, or delete its files",
@@ -43,6 +44,7 @@ impl Runner {
                         let Some(t) = target else { continue };
                         match self.driver.key_columns(&t.table_sql, &t.table).await? {
                             Some(keys) if keys.is_empty() => blockers.push(Blocker {
+                                kind: BlockerKind::Archive,
                                 version: Some(step.version),
                                 message: format!("{}: {}", step.label(), no_key_message(t)),
                             }),
@@ -105,6 +107,7 @@ impl Runner {
                 Ok(t) => targets.push(Some(t)),
                 Err(message) => {
                     return Err(Blocker {
+                        kind: BlockerKind::Archive,
                         version: Some(step.version),
                         message: format!(
                             "{}: {} ({})",
@@ -144,6 +147,7 @@ impl Runner {
             };
             if let Some(problem) = problem {
                 return Err(Blocker {
+                    kind: BlockerKind::Statement,
                     version: Some(step.version),
                     message: format!(
                         "{}: `{}` at {} {problem}",
@@ -191,6 +195,7 @@ impl Runner {
                 .find(|s| crate::check::ir::is_foreign_keys_pragma(&upper_words(s)))
         {
             return Err(Blocker {
+                kind: BlockerKind::Statement,
                 version: Some(step.version),
                 message: format!(
                     "{}: `{}` at {} does nothing inside a transaction, and migrate runs this stage in one: foreign keys would stay on, and dropping a table would delete the child rows of its ON DELETE CASCADE keys. Put `-- migrate:no-transaction` at the top of the file (the rebuild then runs statement by statement, as SQLite documents it)",
@@ -202,6 +207,7 @@ impl Runner {
         }
         if let Some(s) = statements.iter().find(|s| kind(s).is_some()) {
             return Err(Blocker {
+                kind: BlockerKind::Statement,
                 version: Some(step.version),
                 message: format!(
                     "{}: `{}` at {} controls the transaction, but migrate already runs each stage in one. Remove it, or put `-- migrate:no-transaction` at the top of the file to manage transactions yourself",
@@ -360,6 +366,7 @@ impl Runner {
                         message: no_key_message(target),
                         code: None,
                         lock_timeout: false,
+                        cause: None,
                     });
                 }
                 let record = self

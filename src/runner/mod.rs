@@ -21,7 +21,9 @@ use crate::driver::{
 };
 use crate::error::{DbError, Error, Residue, StageFailure, StepReport};
 use crate::history::{AppliedStage, RowState, Verification, verify};
-use crate::plan::{Blocker, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up};
+use crate::plan::{
+    Blocker, BlockerKind, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up,
+};
 use crate::source::{Direction, DirectiveKind, Script, Source, StageKind, template};
 use crate::sql::{Statement, split};
 
@@ -650,6 +652,7 @@ impl Runner {
                 .flat_map(|f| errors_by_file.get(f.as_str()).into_iter().flatten())
             {
                 blockers.push(Blocker {
+                    kind: BlockerKind::Checker,
                     version: Some(step.version),
                     message: format!(
                         "{}: checker error [{}] at {}:{}: {}",
@@ -675,6 +678,7 @@ impl Runner {
             }
         };
         blockers.push(Blocker {
+            kind: BlockerKind::Checker,
             version: None,
             message: format!("`migrate check` shows these in full; {how}"),
         });
@@ -860,6 +864,7 @@ impl Runner {
             {
                 return Err(Error::Refused {
                     blockers: vec![Blocker {
+                        kind: BlockerKind::PlanChanged,
                         version: None,
                         message: "the revert plan changed after it was confirmed (another deploy or revert ran meanwhile): nothing was run. Review the new plan and run again".into(),
                     }],

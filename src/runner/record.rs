@@ -112,6 +112,7 @@ impl Runner {
             if let Some(row) = history.iter().find(|r| r.state == RowState::Failed) {
                 return Err(Error::Refused {
                     blockers: vec![Blocker {
+                        kind: BlockerKind::FailedStage,
                         version: Some(row.version),
                         message: format!(
                             "{} is in a failed state: resolve it before recording a checkpoint",

@@ -189,6 +189,7 @@ impl Runner {
             .iter()
             .filter(|d| d.severity == Severity::Error && d.file == path)
             .map(|d| Blocker {
+                kind: BlockerKind::Checker,
                 version: Some(version),
                 message: format!(
                     "{label}: checker error [{}] at {}:{}: {}",

@@ -10,12 +10,16 @@ impl Runner {
             // SQLite: a stage writing in its transaction holds the database's
             // write lock, and nothing can be read until it commits. Say who
             // holds it rather than wait.
-            Err(Error::Database { url, message, .. })
-                if self.driver.backend() == crate::driver::Backend::Sqlite
-                    && message.contains("database is locked") =>
+            Err(Error::Database {
+                url,
+                message,
+                cause,
+                ..
+            }) if self.driver.backend() == crate::driver::Backend::Sqlite
+                && message.contains("database is locked") =>
             {
                 let holder = match self.driver.lock(Duration::ZERO).await {
-                    Err(Error::LockTimeout { holder, .. }) => {
+                    Err(Error::Locked { holder, .. }) => {
                         holder.unwrap_or_else(|| "another migrate run".into())
                     }
                     Ok(()) => {
@@ -30,6 +34,7 @@ impl Runner {
                     message: format!(
                         "the database is being written by {holder}, which holds SQLite's write lock (a stage in progress, most likely): the history can be read once that commits. Run status again in a moment; `migrate log` then shows what ran"
                     ),
+                    cause,
                 });
             }
             Err(e) => return Err(e),
@@ -39,8 +44,7 @@ impl Runner {
             // A stage in a transaction shows `pending` until it commits:
             // whether another run is at work is the lock's to say.
             if status.pending > 0
-                && let Err(Error::LockTimeout { holder, .. }) =
-                    self.driver.lock(Duration::ZERO).await
+                && let Err(Error::Locked { holder, .. }) = self.driver.lock(Duration::ZERO).await
             {
                 status.in_progress = Some(holder.unwrap_or_else(|| "another migrate run".into()));
             } else {
@@ -59,7 +63,7 @@ impl Runner {
                 self.driver.unlock().await;
                 Ok(status_of(&self.source, &history?))
             }
-            Err(Error::LockTimeout { holder, .. }) => {
+            Err(Error::Locked { holder, .. }) => {
                 let holder = holder.unwrap_or_else(|| "another migrate run".into());
                 Ok(status.running_under(&holder))
             }

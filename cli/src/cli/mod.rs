@@ -121,6 +121,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The error and its context, `a: b: c` as anyhow's `{:#}` writes it, but
+/// ending at migrate's own error: its message already says what the
+/// driver's error behind it (its `source()`) said, in migrate's words.
+fn message_of(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        if cause.downcast_ref::<migrate::Error>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
 fn report(settings: &Settings, failure: Failure) -> ExitCode {
     if let Some(io) = failure.error.downcast_ref::<io::Error>()
         && io.kind() == io::ErrorKind::BrokenPipe
@@ -130,7 +144,7 @@ fn report(settings: &Settings, failure: Failure) -> ExitCode {
     if failure.silent {
         return ExitCode::from(failure.code);
     }
-    let message = settings.redact(&format!("{:#}", failure.error));
+    let message = settings.redact(&message_of(&failure.error));
     if settings.format == Format::Json {
         // `--format json` prints one document on stdout on every outcome.
         let mut doc = serde_json::json!({ "error": message, "exit_code": failure.code });
