@@ -46,6 +46,7 @@ pub struct Cause(Arc<dyn std::error::Error + Send + Sync + 'static>);
 
 impl Cause {
     /// Wraps a driver's error.
+    #[cfg(feature = "db")]
     pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
         Cause(Arc::new(e))
     }

@@ -70,18 +70,28 @@ pub struct StartupReport {
 /// A database to migrate: a URL, or the application's sqlx pool or connect
 /// options for PostgreSQL, MySQL/MariaDB or SQLite.
 ///
-/// migrate opens connections of its own with the pool's settings rather
-/// than borrowing the pool's: the runner lock must live on a session that
-/// nothing else uses (a pool would hand a lock-holding connection to the
-/// application), and the history is read and written on one connection. A
-/// SQLite in-memory pool (`sqlite::memory:`) works: sqlx opens it with a
-/// shared cache, and migrate joins the same database while the pool is open.
-/// Settings a URL cannot carry (in-memory TLS certificates, custom SQLite
-/// pragmas) are not passed on; use a URL or options that can.
+/// migrate opens connections of its own with the pool's connect options, as
+/// they are (TLS roots in memory, SQLite collations, extensions and pragmas
+/// included: nothing goes through a URL), rather than borrowing the pool's
+/// connections: the runner lock must live on a session that nothing else
+/// uses (a pool would hand a lock-holding connection to the application),
+/// and the history is read and written on one connection. A SQLite
+/// in-memory pool (`sqlite::memory:`) works: sqlx opens it with a shared
+/// cache, and migrate joins the same database while the pool is open.
 pub trait ConnectTo {
-    /// The URL migrate connects with (secrets are never logged).
+    /// The URL migrate shows in messages (secrets are never shown), and
+    /// connects with when there are no [`ConnectTo::options`].
     fn url(&self) -> String;
+    /// The backend's own connect options, used as they are when present.
+    fn options(&self) -> Option<NativeOptions> {
+        None
+    }
 }
+
+/// A backend's connect options, as [`ConnectTo`] takes them from a pool or
+/// from sqlx's options (opaque).
+#[derive(Debug, Clone)]
+pub struct NativeOptions(crate::driver::Native);
 
 impl ConnectTo for &str {
     fn url(&self) -> String {
@@ -101,14 +111,19 @@ impl ConnectTo for &String {
     }
 }
 
-/// `ConnectTo` for a backend's connect options and its pool, given how to
-/// turn the options into a URL.
+/// `ConnectTo` for a backend's connect options and its pool: the options
+/// themselves, and a URL for messages.
 macro_rules! connect_to {
-    ($feature:literal, $options:ty, $db:ty, $url:expr) => {
+    ($feature:literal, $variant:ident, $options:ty, $db:ty, $url:expr) => {
         #[cfg(feature = $feature)]
         impl ConnectTo for &$options {
             fn url(&self) -> String {
                 ($url)(*self)
+            }
+            fn options(&self) -> Option<NativeOptions> {
+                Some(NativeOptions(crate::driver::Native::$variant(
+                    (*self).clone(),
+                )))
             }
         }
 
@@ -116,6 +131,11 @@ macro_rules! connect_to {
         impl ConnectTo for &sqlx::Pool<$db> {
             fn url(&self) -> String {
                 ($url)(&*self.connect_options())
+            }
+            fn options(&self) -> Option<NativeOptions> {
+                Some(NativeOptions(crate::driver::Native::$variant(
+                    (*self.connect_options()).clone(),
+                )))
             }
         }
     };
@@ -127,23 +147,40 @@ fn lossy_url(options: &impl sqlx::ConnectOptions) -> String {
 
 connect_to!(
     "postgres",
+    Postgres,
     sqlx::postgres::PgConnectOptions,
     sqlx::Postgres,
     lossy_url
 );
 connect_to!(
     "mysql",
+    Mysql,
     sqlx::mysql::MySqlConnectOptions,
     sqlx::MySql,
     lossy_url
 );
-connect_to!("db", sqlx::any::AnyConnectOptions, sqlx::Any, lossy_url);
 connect_to!(
     "sqlite",
+    Sqlite,
     sqlx::sqlite::SqliteConnectOptions,
     sqlx::Sqlite,
     sqlite_url
 );
+
+/// An `Any` pool or options name their database only by URL: that URL.
+#[cfg(feature = "db")]
+impl ConnectTo for &sqlx::any::AnyConnectOptions {
+    fn url(&self) -> String {
+        lossy_url(*self)
+    }
+}
+
+#[cfg(feature = "db")]
+impl ConnectTo for &sqlx::Pool<sqlx::Any> {
+    fn url(&self) -> String {
+        lossy_url(&*self.connect_options())
+    }
+}
 
 /// sqlx's own `to_url_lossy` panics on an in-memory database's name
 /// (`file:sqlx-in-memory-N`), so the URL is built here: the pool's shared
@@ -247,8 +284,15 @@ impl Migrator {
     /// are reported pending with `running` set instead of refusing. A stage
     /// a crash really left failed is `Error::Refused`, as for `up`.
     pub async fn pending(&self, db: impl ConnectTo) -> Result<Vec<PendingStage>, Error> {
-        let url = db.url();
-        let mut driver = Driver::connect(&url, &self.connect).await?;
+        self.pending_at(&db.url(), db.options().map(|o| o.0)).await
+    }
+
+    async fn pending_at(
+        &self,
+        url: &str,
+        native: Option<crate::driver::Native>,
+    ) -> Result<Vec<PendingStage>, Error> {
+        let mut driver = Driver::connect_with(url, native, &self.connect).await?;
         let result = self.pending_on(&mut driver).await;
         driver.close().await;
         result
@@ -311,10 +355,9 @@ impl Migrator {
     /// the application's sqlx pool (or connect options), whose settings
     /// migrate uses to open its own connections (see [`ConnectTo`]).
     pub async fn run(&self, db: impl ConnectTo) -> Result<StartupReport, Error> {
-        let url = db.url();
-        let url = url.as_str();
+        let (url, native) = (db.url(), db.options().map(|o| o.0));
         if self.policy == StartupPolicy::CheckOnly {
-            let pending = self.pending(url).await?;
+            let pending = self.pending_at(&url, native).await?;
             if !pending.is_empty() {
                 return Err(Error::Pending { stages: pending });
             }
@@ -323,8 +366,14 @@ impl Migrator {
         // No lock-free look-ahead before applying: on MySQL another
         // instance's stage in progress looks like a failed one until it
         // completes. The runner decides under the lock.
-        let mut runner =
-            Runner::connect(url, self.source.clone(), &self.connect, self.run.clone()).await?;
+        let mut runner = Runner::connect_native(
+            &url,
+            native,
+            self.source.clone(),
+            &self.connect,
+            self.run.clone(),
+        )
+        .await?;
         let result = self.run_with(&mut runner).await;
         runner.close().await;
         result

@@ -39,7 +39,33 @@ macro_rules! on_conn {
     };
 }
 
+/// A backend's own connect options, as an application's pool holds them:
+/// what a URL cannot carry (TLS roots in memory, SQLite collations and
+/// pragmas, ...) is kept.
+#[derive(Debug, Clone)]
+pub(crate) enum Native {
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::postgres::PgConnectOptions),
+    #[cfg(feature = "mysql")]
+    Mysql(sqlx::mysql::MySqlConnectOptions),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::sqlite::SqliteConnectOptions),
+}
+
 impl Conn {
+    /// Connects with an application's options, as they are.
+    pub(crate) async fn connect_native(native: &Native) -> Result<Conn, sqlx::Error> {
+        use sqlx::ConnectOptions as _;
+        match native {
+            #[cfg(feature = "postgres")]
+            Native::Postgres(o) => Ok(Conn::Postgres(o.connect().await?)),
+            #[cfg(feature = "mysql")]
+            Native::Mysql(o) => Ok(Conn::Mysql(o.connect().await?)),
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(o) => Ok(Conn::Sqlite(o.connect().await?)),
+        }
+    }
+
     /// Connects to `url` (already normalised) for `backend`.
     pub(crate) async fn connect(backend: super::Backend, url: &str) -> Result<Conn, sqlx::Error> {
         match backend {

@@ -48,7 +48,15 @@ fn split_database(backend: Backend, url: &str) -> Result<(String, String), Error
 
 async fn server(backend: Backend, url: &str, timeout: Duration) -> Result<Conn, Error> {
     let url = normalize_url(backend, url);
-    connect_raw(backend, &url, &redact_url(&url), &secrets_of(&url), timeout).await
+    connect_raw(
+        backend,
+        &url,
+        None,
+        &redact_url(&url),
+        &secrets_of(&url),
+        timeout,
+    )
+    .await
 }
 
 fn quoted(backend: Backend, name: &str) -> String {

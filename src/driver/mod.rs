@@ -28,6 +28,7 @@ pub use introspect::{ColumnInfo, Fingerprints, SchemaItem, TableInfo};
 
 use std::time::{Duration, Instant, SystemTime};
 
+pub(crate) use conn::Native;
 use conn::{Conn, Row, query};
 use serde::Serialize;
 
@@ -270,6 +271,9 @@ pub struct Driver {
     /// hundreds of times; a new connection costs a handshake each time).
     spare_lock_session: Option<Conn>,
     url: String,
+    /// The application's connect options, when it gave them: every
+    /// connection is made with these rather than with `url`.
+    native: Option<Native>,
     redacted_url: String,
     secrets: Vec<String>,
     tables: Tables,
@@ -340,6 +344,18 @@ pub(crate) fn would_create_file(url: &str) -> bool {
 impl Driver {
     /// Connects. SQLite files are created if missing.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Driver, Error> {
+        Driver::connect_with(url, None, options).await
+    }
+
+    /// Connects with an application's own connect options when given
+    /// (`url` is then their lossy URL, for messages and SQLite's lock
+    /// file), otherwise with `url`. Every connection the driver opens (the
+    /// lock's session too) uses the same.
+    pub(crate) async fn connect_with(
+        url: &str,
+        native: Option<Native>,
+        options: &ConnectOptions,
+    ) -> Result<Driver, Error> {
         let backend = Backend::from_url(url)?;
         validate_table_prefix(&options.table_prefix)?;
         let secrets = secrets_of(url);
@@ -378,6 +394,7 @@ impl Driver {
         let conn = connect_raw(
             backend,
             &real_url,
+            native.as_ref(),
             &redacted_url,
             &secrets,
             options.connect_timeout,
@@ -390,6 +407,7 @@ impl Driver {
             lock: None,
             spare_lock_session: None,
             url: real_url,
+            native,
             redacted_url,
             secrets,
             tables: Tables {
@@ -1291,6 +1309,7 @@ impl Driver {
         connect_raw(
             self.backend,
             &self.url,
+            self.native.as_ref(),
             &self.redacted_url,
             &self.secrets,
             self.connect_timeout,
@@ -1408,11 +1427,18 @@ fn normalize_url(backend: Backend, url: &str) -> String {
 async fn connect_raw(
     backend: Backend,
     url: &str,
+    native: Option<&Native>,
     redacted: &str,
     secrets: &[String],
     timeout: Duration,
 ) -> Result<Conn, Error> {
-    let Ok(connected) = tokio::time::timeout(timeout, Conn::connect(backend, url)).await else {
+    let connecting = async {
+        match native {
+            Some(native) => Conn::connect_native(native).await,
+            None => Conn::connect(backend, url).await,
+        }
+    };
+    let Ok(connected) = tokio::time::timeout(timeout, connecting).await else {
         return Err(Error::Connect {
             url: redacted.to_string(),
             message: format!(

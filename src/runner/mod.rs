@@ -267,6 +267,19 @@ impl Runner {
         Ok(Runner::new(driver, source, options))
     }
 
+    /// [`Runner::connect`] with an application's own connect options
+    /// (`url` is their lossy URL, for messages).
+    pub(crate) async fn connect_native(
+        url: &str,
+        native: Option<crate::driver::Native>,
+        source: Source,
+        connect: &ConnectOptions,
+        options: RunOptions,
+    ) -> Result<Runner, Error> {
+        let driver = Driver::connect_with(url, native, connect).await?;
+        Ok(Runner::new(driver, source, options))
+    }
+
     /// Connects to `url` while the migrations in `dir` load on another
     /// thread (on a start-up with nothing to do, loading is most of the
     /// time, and the connection's is as long: the server's round trips, or
