@@ -1682,3 +1682,41 @@ fn log_records_how_long_a_slow_stage_took() {
         );
     }
 }
+
+/// With no `USER`-like variable (a container, a systemd service), the log
+/// names the process's account and this machine, not "unknown".
+#[test]
+fn the_log_names_the_account_and_host_without_a_user_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", tmp.path().join("who.db").display());
+    let source = root().join("migrations-example/sqlite");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(["--database-url", &url, "--source", source.to_str().unwrap()])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("USER")
+            .env_remove("LOGNAME")
+            .env_remove("USERNAME")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["up"]);
+    let log: serde_json::Value = serde_json::from_str(&run(&["--format", "json", "log"])).unwrap();
+    let actor = log["events"][0]["actor"].as_str().unwrap().to_string();
+    let (user, host) = actor.split_once('@').unwrap();
+    assert!(!user.is_empty() && user != "unknown", "{actor}");
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        assert_eq!(host, h.trim(), "{actor}");
+    }
+    let id = std::process::Command::new("id").arg("-un").output().ok();
+    if let Some(id) = id.filter(|o| o.status.success()) {
+        assert_eq!(user, String::from_utf8_lossy(&id.stdout).trim(), "{actor}");
+    }
+}
