@@ -117,7 +117,7 @@ pub enum Op {
         /// New name.
         to: String,
     },
-    /// CREATE [UNIQUE] INDEX.
+    /// `CREATE [UNIQUE] INDEX`.
     CreateIndex {
         /// Index name, when given.
         name: Option<String>,
@@ -184,7 +184,7 @@ pub enum Op {
         /// IF EXISTS.
         if_exists: bool,
     },
-    /// CREATE [OR REPLACE] [MATERIALIZED] VIEW.
+    /// `CREATE [OR REPLACE] [MATERIALIZED] VIEW`.
     CreateView {
         /// View.
         name: String,

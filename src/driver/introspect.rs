@@ -324,6 +324,8 @@ impl Driver {
         })
     }
 
+    /// Every object the database keeps (tables, columns, indexes, constraints,
+    /// views, functions, triggers, sequences, types, extensions), for the drill.
     pub async fn schema_items(&mut self) -> Result<Vec<SchemaItem>, Error> {
         let queries: &[&str] = match self.backend {
             // Tables come with their columns (below): one query fewer per

@@ -915,7 +915,7 @@ impl Driver {
         Ok(())
     }
 
-    pub async fn update_state(
+    pub(crate) async fn update_state(
         &mut self,
         version: i64,
         stage: StageKind,
@@ -1026,7 +1026,7 @@ impl Driver {
     /// Appends to the event log.
     /// Records a completed stage in the history and the event log, and
     /// commits its transaction: in one round trip on PostgreSQL and SQLite
-    /// (the values written as literals, see [`literal`]), one statement at a
+    /// (the values written as literals, see `literal`), one statement at a
     /// time on MySQL. A stage's bookkeeping is otherwise three of the five or
     /// six round trips a trivial stage costs.
     pub async fn record_and_commit(
@@ -1163,7 +1163,7 @@ impl Driver {
         Some(format!("{history};\n{event};\nCOMMIT"))
     }
 
-    pub async fn insert_event(&mut self, ev: &Event) -> Result<(), Error> {
+    pub(crate) async fn insert_event(&mut self, ev: &Event) -> Result<(), Error> {
         let sql = self.q(&format!(
             "INSERT INTO {} (run_id, at, actor, action, version, stage, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.tables.events
