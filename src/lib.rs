@@ -35,10 +35,8 @@
 //! [`Migrator::embedded`] reads it:
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     migrate::build::Embed::new("migrations").run();
-//! }
+//! // build.rs: fn main() { ... }
+//! migrate::build::Embed::new("migrations").run();
 //! ```
 //!
 //! ```ignore
