@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::source::{Source, StageKind};
+use crate::source::{Direction, Source, StageKind};
 
 /// The state of a row in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ pub struct AppliedStage {
     /// Applied or failed.
     pub state: RowState,
     /// For a failed row: `up` or `down`.
-    pub failed_direction: Option<String>,
+    pub failed_direction: Option<Direction>,
     /// For a failed row: statements completed before it stopped.
     pub statements_done: Option<i64>,
     /// For a failed row: the database's message.

@@ -156,7 +156,7 @@ fn common_blockers(v: &Verification, applied: &[AppliedStage]) -> Vec<Blocker> {
             message: format!(
                 "{} failed during {} after {} statement(s){}: check the database, then run `migrate resolve {}:{} --as applied|reverted --reason ...`",
                 row.label(),
-                row.failed_direction.as_deref().unwrap_or("up"),
+                row.failed_direction.unwrap_or(Direction::Up),
                 row.statements_done.unwrap_or(0),
                 row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
                 row.version,

@@ -22,9 +22,9 @@ pub struct ArchiveRecord {
     pub version: i64,
     /// That stage.
     pub stage: StageKind,
-    /// `up` or `down`: the direction that dropped it. The inverse direction
-    /// of the same stage restores it.
-    pub direction: String,
+    /// The direction that dropped it (serialised `up` or `down`). The
+    /// inverse direction of the same stage restores it.
+    pub direction: Direction,
     /// The table as written in the statement.
     pub table_sql: String,
     /// The table's bare name.
@@ -64,13 +64,6 @@ impl ArchiveRecord {
             Some(c) => format!("{}.{c}", self.table),
             None => self.table.clone(),
         }
-    }
-}
-
-fn dir_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Up => "up",
-        Direction::Down => "down",
     }
 }
 
@@ -227,7 +220,7 @@ impl Driver {
             id,
             version,
             stage,
-            direction: dir_name(direction).to_string(),
+            direction,
             table_sql: target.table_sql.clone(),
             table: target.table.clone(),
             column: target.column.clone(),
@@ -250,7 +243,7 @@ impl Driver {
             .bind(record.id)
             .bind(record.version)
             .bind(record.stage.name())
-            .bind(&record.direction)
+            .bind(record.direction.name())
             .bind(&record.table_sql)
             .bind(&record.table)
             .bind(&record.column)
@@ -327,7 +320,8 @@ impl Driver {
                     id: r.try_get("id")?,
                     version: r.try_get("version")?,
                     stage: StageKind::parse(&stage).unwrap_or(StageKind::Main),
-                    direction: r.try_get("direction")?,
+                    direction: Direction::from_name(&r.try_get::<String>("direction")?)
+                        .unwrap_or(Direction::Up),
                     table_sql: r.try_get("table_sql")?,
                     table: r.try_get("table_name")?,
                     column: r.try_get("column_name")?,
@@ -363,7 +357,7 @@ impl Driver {
             .filter(|a| {
                 a.version == version
                     && a.stage == stage
-                    && a.direction != dir_name(direction)
+                    && a.direction != direction
                     && a.restored_at.is_none()
             })
             .collect();

@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::error::{DbError, Error};
 use crate::history::{AppliedStage, RowState};
 use crate::redact::{redact_secrets, redact_url, secrets_of};
-use crate::source::StageKind;
+use crate::source::{Direction, StageKind};
 
 /// A checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,8 +59,8 @@ pub struct Checkpoint {
 pub struct RowUpdate<'a> {
     /// The new state.
     pub state: RowState,
-    /// For a failed row: `up` or `down`.
-    pub direction: Option<&'a str>,
+    /// For a failed row: the direction it failed in.
+    pub direction: Option<Direction>,
     /// For a failed row: statements completed.
     pub statements_done: Option<i64>,
     /// For a failed row: the database's message.
@@ -82,7 +82,7 @@ impl RowUpdate<'_> {
     }
 
     /// Failed (or in progress) in `direction` after `done` statements.
-    pub fn failed<'a>(direction: &'a str, done: i64, error: Option<&'a str>) -> RowUpdate<'a> {
+    pub fn failed(direction: Direction, done: i64, error: Option<&str>) -> RowUpdate<'_> {
         RowUpdate {
             state: RowState::Failed,
             direction: Some(direction),
@@ -795,7 +795,10 @@ impl Driver {
             } else {
                 RowState::Applied
             },
-            failed_direction: row.try_get("failed_direction")?,
+            failed_direction: row
+                .try_get::<Option<String>>("failed_direction")?
+                .as_deref()
+                .and_then(Direction::from_name),
             statements_done: row.try_get("statements_done")?,
             error: row.try_get("error")?,
         })
@@ -865,7 +868,7 @@ impl Driver {
             .bind(r.duration_ms)
             .bind(r.seq)
             .bind(r.state.name())
-            .bind(&r.failed_direction)
+            .bind(r.failed_direction.map(Direction::name))
             .bind(r.statements_done)
             .bind(&r.error)
             .execute(&mut self.conn)
@@ -934,7 +937,7 @@ impl Driver {
         ));
         query(sql)
             .bind(state.name())
-            .bind(direction)
+            .bind(direction.map(Direction::name))
             .bind(statements_done)
             .bind(error)
             .bind(duration_ms)
@@ -1136,7 +1139,7 @@ impl Driver {
                 duration.map_or(r.duration_ms.to_string(), str::to_string),
                 r.seq,
                 text(r.state.name())?,
-                opt(&r.failed_direction)?,
+                opt(&r.failed_direction.map(|d| d.name().to_string()))?,
                 int(r.statements_done),
                 opt(&r.error)?,
             ),

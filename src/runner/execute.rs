@@ -56,11 +56,7 @@ impl Runner {
                             )),
                         }
                     }
-                    let opposite = if step.direction == Direction::Up {
-                        "down"
-                    } else {
-                        "up"
-                    };
+                    let opposite = step.direction.opposite();
                     for a in self.archives.iter().rev().filter(|a| {
                         a.version == step.version
                             && a.stage == step.stage
@@ -486,10 +482,7 @@ impl Runner {
     /// What the inverse of this stage archived and is not yet put back,
     /// newest first.
     fn pending_restores<'a>(&'a self, step: &'a Step) -> impl Iterator<Item = &'a ArchiveRecord> {
-        let opposite = match step.direction {
-            Direction::Up => "down",
-            Direction::Down => "up",
-        };
+        let opposite = step.direction.opposite();
         self.archives.iter().rev().filter(move |a| {
             a.version == step.version
                 && a.stage == step.stage
@@ -633,15 +626,12 @@ impl Runner {
                         .update_state(
                             step.version,
                             step.stage,
-                            &RowUpdate::failed("down", 0, None),
+                            &RowUpdate::failed(Direction::Down, 0, None),
                         )
                         .await?
                 }
             }
-            let direction = match step.direction {
-                Direction::Up => "up",
-                Direction::Down => "down",
-            };
+            let direction = step.direction;
             // MySQL's LOCK TABLES (a mysqldump's data sections) makes every
             // other table unwritable until UNLOCK TABLES: no progress row is
             // written meanwhile, and the stage's locks are released before

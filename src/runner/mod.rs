@@ -47,7 +47,7 @@ mod status;
 use record::now;
 pub use record::{hostname, user_name};
 pub use resolve::{Repair, Resolution};
-pub use status::{MigrationStatus, StageStatus, Status, status_of};
+pub use status::{MigrationStatus, StageState, StageStatus, Status, status_of};
 
 /// How many run starting points (`@previous` and before) are kept.
 pub const KEPT_RUN_CHECKPOINTS: usize = 50;

@@ -223,7 +223,7 @@ impl Runner {
             duration_ms: duration.as_millis() as i64,
             seq,
             state,
-            failed_direction: (state == RowState::Failed).then(|| "up".to_string()),
+            failed_direction: (state == RowState::Failed).then_some(Direction::Up),
             statements_done: (state == RowState::Failed).then_some(0),
             error: None,
         }

@@ -77,14 +77,49 @@ impl Runner {
     }
 }
 
+/// Where a stage is, in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum StageState {
+    /// Applied and recorded.
+    Applied,
+    /// Not applied yet.
+    Pending,
+    /// Recorded as failed part-way (a crash, or a failed statement outside
+    /// a transaction): needs `migrate resolve`.
+    Failed,
+    /// Recorded as not complete while another run holds the lock: in
+    /// progress there.
+    Running,
+}
+
+impl StageState {
+    /// The word `status` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageState::Applied => "applied",
+            StageState::Pending => "pending",
+            StageState::Failed => "failed",
+            StageState::Running => "running",
+        }
+    }
+}
+
+impl std::fmt::Display for StageState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One stage in `status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageStatus {
     /// Which stage.
     pub stage: StageKind,
-    /// `applied`, `pending`, `failed`, or `running` (another run holds the
-    /// lock and is in the middle of it).
-    pub state: &'static str,
+    /// Where the stage is (serialised `applied`, `pending`, `failed`,
+    /// `running`).
+    pub state: StageState,
     /// When applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_at: Option<String>,
@@ -150,12 +185,12 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
     };
     let stage_status = |row: Option<&AppliedStage>, version: i64, stage: StageKind| {
         let (state, error) = match row {
-            None => ("pending", None),
+            None => (StageState::Pending, None),
             Some(r) if r.state == RowState::Failed => (
-                "failed",
+                StageState::Failed,
                 Some(format!(
                     "failed during {} after {} statement(s){}",
-                    r.failed_direction.as_deref().unwrap_or("up"),
+                    r.failed_direction.unwrap_or(Direction::Up),
                     r.statements_done.unwrap_or(0),
                     r.error
                         .as_deref()
@@ -163,11 +198,14 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
                         .unwrap_or_default()
                 )),
             ),
-            Some(_) => ("applied", None),
+            Some(_) => (StageState::Applied, None),
         };
         let progress = row.filter(|r| r.state == RowState::Failed).map(|r| {
             (
-                r.failed_direction.clone().unwrap_or_else(|| "up".into()),
+                r.failed_direction
+                    .unwrap_or(Direction::Up)
+                    .name()
+                    .to_string(),
                 r.statements_done.unwrap_or(0),
             )
         });
@@ -220,7 +258,7 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
         }
     }
     migrations.sort_by(|a, b| crate::source::cmp_versions(a.version, b.version));
-    let count = |state: &str| {
+    let count = |state: StageState| {
         migrations
             .iter()
             .flat_map(|m| &m.stages)
@@ -228,9 +266,9 @@ pub fn status_of(source: &Source, history: &[AppliedStage]) -> Status {
             .count()
     };
     Status {
-        applied: count("applied"),
-        pending: count("pending"),
-        failed: count("failed"),
+        applied: count(StageState::Applied),
+        pending: count(StageState::Pending),
+        failed: count(StageState::Failed),
         running: 0,
         drift: v.drift.len(),
         in_progress: None,
@@ -243,9 +281,9 @@ impl Status {
     /// progress there, not cut by a crash.
     fn running_under(mut self, holder: &str) -> Status {
         for s in self.migrations.iter_mut().flat_map(|m| &mut m.stages) {
-            if s.state == "failed" {
+            if s.state == StageState::Failed {
                 let (direction, done) = s.progress.clone().unwrap_or_default();
-                s.state = "running";
+                s.state = StageState::Running;
                 s.error = Some(format!(
                     "in progress ({direction}, {done} statement(s) done so far): the runner lock is held by {holder}"
                 ));

@@ -67,6 +67,39 @@ pub enum Direction {
     Down,
 }
 
+impl Direction {
+    /// `up` or `down`, as the history stores it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    /// The other direction.
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Up => Direction::Down,
+            Direction::Down => Direction::Up,
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn from_name(name: &str) -> Option<Direction> {
+        match name {
+            "up" => Some(Direction::Up),
+            "down" => Some(Direction::Down),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A directive that could not be read: `(line, message)`.
 pub type DirectiveError = (u32, String);
 

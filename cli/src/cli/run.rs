@@ -10,8 +10,8 @@ use serde::Serialize;
 use migrate::driver::ConnectOptions;
 use migrate::plan::StageFilter;
 use migrate::runner::{
-    DownRequest, DownSpec, PlannedRun, Progress, Resolution, RunOptions, RunReport, Target,
-    UpRequest,
+    DownRequest, DownSpec, PlannedRun, Progress, Resolution, RunOptions, RunReport, StageState,
+    Target, UpRequest,
 };
 use migrate::source::{self, Direction, StageKind};
 use migrate::{Error, Runner};
@@ -706,8 +706,8 @@ pub fn status(settings: &Settings, args: &super::args::StatusArgs, out: &mut Out
             write!(out, "{:<width$}", format!("{}_{}", m.version_text, m.name))?;
             for s in &m.stages {
                 let st = match s.state {
-                    "applied" => OK,
-                    "failed" => BAD,
+                    StageState::Applied => OK,
+                    StageState::Failed => BAD,
                     _ => WARN,
                 };
                 if m.stages.len() > 1 || s.stage != StageKind::Main {
