@@ -78,7 +78,7 @@ impl Driver {
 
     /// The columns of a table (generated columns left out); empty when the
     /// table does not exist.
-    pub async fn table_columns(
+    pub(crate) async fn table_columns(
         &mut self,
         table_sql: &str,
         table: &str,
@@ -109,7 +109,7 @@ impl Driver {
     /// The key to restore rows by: the primary key, else the first unique
     /// key whose columns are all NOT NULL. `None` when the table does not
     /// exist; an empty key when it has none.
-    pub async fn key_columns(
+    pub(crate) async fn key_columns(
         &mut self,
         table_sql: &str,
         table: &str,
@@ -183,7 +183,7 @@ impl Driver {
 
     /// Copies what `target` is about to drop into a new archive table and
     /// records it. Runs in the caller's transaction, if any.
-    pub async fn archive(
+    pub(crate) async fn archive(
         &mut self,
         version: i64,
         stage: StageKind,
@@ -306,7 +306,7 @@ impl Driver {
     }
 
     /// Every archive, oldest first; empty when the table does not exist yet.
-    pub async fn archives(&mut self) -> Result<Vec<ArchiveRecord>, Error> {
+    pub(crate) async fn archives(&mut self) -> Result<Vec<ArchiveRecord>, Error> {
         let sql = format!(
             "SELECT id, version, stage, direction, table_sql, table_name, column_name, archive_table, key_columns, row_count, created_at, restored_at, restored_rows FROM {} ORDER BY id",
             self.tables.archives
@@ -339,30 +339,6 @@ impl Driver {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(|e| self.internal("reading the archives", e))
-    }
-
-    /// Archives a stage run in `direction` should put back: those made by the
-    /// inverse direction of the same stage and not restored yet, newest first
-    /// (so a parent table comes back before the tables that point at it).
-    pub async fn archives_to_restore(
-        &mut self,
-        version: i64,
-        stage: StageKind,
-        direction: Direction,
-    ) -> Result<Vec<ArchiveRecord>, Error> {
-        let mut all: Vec<ArchiveRecord> = self
-            .archives()
-            .await?
-            .into_iter()
-            .filter(|a| {
-                a.version == version
-                    && a.stage == stage
-                    && a.direction != direction
-                    && a.restored_at.is_none()
-            })
-            .collect();
-        all.reverse();
-        Ok(all)
     }
 
     /// On PostgreSQL, `sql` wrapped so that the table's enabled user
@@ -410,7 +386,7 @@ impl Driver {
     }
 
     /// Drops an archive table and its record.
-    pub async fn drop_archive(&mut self, a: &ArchiveRecord) -> Result<(), Error> {
+    pub(crate) async fn drop_archive(&mut self, a: &ArchiveRecord) -> Result<(), Error> {
         let drop = format!("DROP TABLE IF EXISTS {}", a.archive_table);
         self.conn
             .execute_raw(&drop)
@@ -430,7 +406,7 @@ impl Driver {
 
     /// Puts an archive back if its table (or column) exists again. Returns
     /// the rows restored, or `None` when there is nothing to restore into.
-    pub async fn restore(&mut self, a: &ArchiveRecord, now: &str) -> Result<Option<i64>, DbError> {
+    pub(crate) async fn restore(&mut self, a: &ArchiveRecord, now: &str) -> Result<Option<i64>, DbError> {
         let map_err = |d: &Driver, e: Error| DbError {
             message: d.redact(&e.to_string()),
             code: None,
@@ -615,7 +591,7 @@ impl Driver {
     /// the caller does on `None`: a table or column gone, or archives that
     /// do not hold the same keys. Every archive restores the same rows;
     /// their count is returned.
-    pub async fn restore_columns(
+    pub(crate) async fn restore_columns(
         &mut self,
         group: &[ArchiveRecord],
         now: &str,

@@ -153,12 +153,12 @@ impl Driver {
     }
 
     /// Runs a query of migrate's own whose columns are all text.
-    pub async fn text_query(&mut self, sql: &str) -> Result<Vec<Vec<String>>, Error> {
+    pub(crate) async fn text_query(&mut self, sql: &str) -> Result<Vec<Vec<String>>, Error> {
         self.text_rows(sql, &[]).await
     }
 
     /// The application's tables (migrate's own left out), sorted.
-    pub async fn app_tables(&mut self) -> Result<Vec<String>, Error> {
+    pub(crate) async fn app_tables(&mut self) -> Result<Vec<String>, Error> {
         let prefix = self.tables.prefix.clone();
         let n = prefix.len().to_string();
         let sql = match self.backend {
@@ -183,7 +183,7 @@ impl Driver {
     }
 
     /// A table's columns and foreign keys.
-    pub async fn table_info(&mut self, table: &str) -> Result<TableInfo, Error> {
+    pub(crate) async fn table_info(&mut self, table: &str) -> Result<TableInfo, Error> {
         let (cols, fks) = match self.backend {
             Backend::Postgres => (
                 // The catalog rather than information_schema (its views
@@ -326,7 +326,7 @@ impl Driver {
 
     /// Every object the database keeps (tables, columns, indexes, constraints,
     /// views, functions, triggers, sequences, types, extensions), for the drill.
-    pub async fn schema_items(&mut self) -> Result<Vec<SchemaItem>, Error> {
+    pub(crate) async fn schema_items(&mut self) -> Result<Vec<SchemaItem>, Error> {
         let queries: &[&str] = match self.backend {
             // Tables come with their columns (below): one query fewer per
             // snapshot, and a drill takes three snapshots a stage.
@@ -462,7 +462,7 @@ impl Driver {
     /// of every table, then one `SELECT` of scalar subqueries for as many
     /// tables as fit (a drill fingerprints every watched table four times a
     /// stage; one round trip a table made that most of its time).
-    pub async fn fingerprints(&mut self, tables: &[String]) -> Result<Fingerprints, Error> {
+    pub(crate) async fn fingerprints(&mut self, tables: &[String]) -> Result<Fingerprints, Error> {
         let columns_sql = match self.backend {
             Backend::Postgres => {
                 "SELECT c.relname::text, a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
@@ -551,7 +551,7 @@ impl Driver {
 
     /// A value of a column, as text: the `nth` largest (for foreign keys
     /// when seeding, so that two rows point at two parents).
-    pub async fn any_value(
+    pub(crate) async fn any_value(
         &mut self,
         table: &str,
         column: &str,
@@ -580,7 +580,7 @@ impl Driver {
 
     /// Creates a scratch database on the server of this connection and
     /// returns its URL. Not for SQLite.
-    pub async fn create_scratch_database(&mut self, name: &str) -> Result<String, Error> {
+    pub(crate) async fn create_scratch_database(&mut self, name: &str) -> Result<String, Error> {
         self.exec_internal(
             &format!("CREATE DATABASE {name}"),
             "creating the scratch database",
@@ -590,7 +590,7 @@ impl Driver {
     }
 
     /// Drops a scratch database made by [`Driver::create_scratch_database`].
-    pub async fn drop_scratch_database(&mut self, name: &str) -> Result<(), Error> {
+    pub(crate) async fn drop_scratch_database(&mut self, name: &str) -> Result<(), Error> {
         let sql = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             Backend::Mysql | Backend::Sqlite => format!("DROP DATABASE IF EXISTS {name}"),

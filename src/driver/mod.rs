@@ -491,14 +491,14 @@ impl Driver {
     }
 
     /// The project's own session statements (`init-sql`).
-    pub fn init_sql(&self) -> &[String] {
+    pub(crate) fn init_sql(&self) -> &[String] {
         &self.init_sql
     }
 
     /// Starts a stage: the runner's session settings again (a stage's own
     /// `SET` applies to that stage only), then, for a transactional stage,
     /// the transaction, in one round trip.
-    pub async fn start_stage(&mut self, transaction: bool) -> Result<(), Error> {
+    pub(crate) async fn start_stage(&mut self, transaction: bool) -> Result<(), Error> {
         self.prepare_session().await?;
         let mut sql = self.stage_setup();
         if transaction {
@@ -556,7 +556,7 @@ impl Driver {
     }
 
     /// `text` with the URL's secrets hidden.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         redact_secrets(text, &self.secrets)
     }
 
@@ -603,7 +603,7 @@ impl Driver {
     }
 
     /// Runs one statement of a migration.
-    pub async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+    pub(crate) async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.running(&[sql]);
         match self.conn.execute_raw(sql).await {
             Ok(_) => Ok(()),
@@ -613,7 +613,7 @@ impl Driver {
 
     /// Runs one `COPY ... FROM STDIN` statement of a migration with its
     /// inline rows.
-    pub async fn copy_in(&mut self, sql: &str, rows: &str) -> Result<(), DbError> {
+    pub(crate) async fn copy_in(&mut self, sql: &str, rows: &str) -> Result<(), DbError> {
         match self.conn.copy_in(sql, rows).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.db_error(e)),
@@ -622,7 +622,7 @@ impl Driver {
 
     /// Whether an index of this name exists and is INVALID (PostgreSQL: what
     /// a failed `CREATE INDEX CONCURRENTLY` leaves).
-    pub async fn index_is_invalid(&mut self, name: &str) -> Result<bool, Error> {
+    pub(crate) async fn index_is_invalid(&mut self, name: &str) -> Result<bool, Error> {
         query("SELECT CAST(COUNT(*) AS BIGINT) FROM pg_index WHERE indexrelid = to_regclass($1) AND NOT indisvalid")
             .bind(name)
             .persistent(false)
@@ -633,19 +633,19 @@ impl Driver {
     }
 
     /// Starts a transaction.
-    pub async fn begin(&mut self) -> Result<(), Error> {
+    pub(crate) async fn begin(&mut self) -> Result<(), Error> {
         let sql = self.begin_sql();
         self.exec_internal(sql, "starting a transaction").await
     }
 
     /// Commits.
-    pub async fn commit(&mut self) -> Result<(), Error> {
+    pub(crate) async fn commit(&mut self) -> Result<(), Error> {
         self.exec_internal("COMMIT", "committing").await
     }
 
     /// Rolls back; an error here is logged, not returned, since the caller is
     /// already reporting the error that caused it.
-    pub async fn rollback(&mut self) {
+    pub(crate) async fn rollback(&mut self) {
         if let Err(e) = self.conn.execute_raw("ROLLBACK").await {
             tracing::warn!(error = %self.redact(&e.to_string()), "rollback failed");
         }
@@ -674,7 +674,7 @@ impl Driver {
     /// (version, stage, checksums, state, sequence), in one row and one round
     /// trip; the other fields are left empty. `None` when the tables do not
     /// exist yet.
-    pub async fn read_history_summary(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
+    pub(crate) async fn read_history_summary(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
         let t = &self.tables.applied;
         let sql = match self.backend {
             Backend::Sqlite => format!(
@@ -738,7 +738,7 @@ impl Driver {
     }
 
     /// Reads the history; `None` when the tables do not exist yet.
-    pub async fn read_history(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
+    pub(crate) async fn read_history(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
         let sql = format!(
             "SELECT {APPLIED_COLUMNS} FROM {} ORDER BY seq",
             self.tables.applied
@@ -806,7 +806,7 @@ impl Driver {
 
     /// Creates the history tables if they are missing, and refuses tables
     /// written by a newer release.
-    pub async fn ensure_tables(&mut self) -> Result<(), Error> {
+    pub(crate) async fn ensure_tables(&mut self) -> Result<(), Error> {
         let ddl = match self.backend {
             Backend::Postgres => postgres::history_ddl(&self.tables),
             Backend::Mysql => mysql::history_ddl(&self.tables),
@@ -850,7 +850,7 @@ impl Driver {
     }
 
     /// Writes a history row.
-    pub async fn insert_applied(&mut self, r: &AppliedStage) -> Result<(), Error> {
+    pub(crate) async fn insert_applied(&mut self, r: &AppliedStage) -> Result<(), Error> {
         let sql = self.q(&format!(
             "INSERT INTO {} ({APPLIED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.tables.applied
@@ -878,7 +878,7 @@ impl Driver {
     }
 
     /// Removes a history row (the stage was reverted).
-    pub async fn delete_applied(&mut self, version: i64, stage: StageKind) -> Result<(), Error> {
+    pub(crate) async fn delete_applied(&mut self, version: i64, stage: StageKind) -> Result<(), Error> {
         let sql = self.q(&format!(
             "DELETE FROM {} WHERE version = ? AND stage = ?",
             self.tables.applied
@@ -894,7 +894,7 @@ impl Driver {
 
     /// Sets a row's state and progress.
     /// Replaces the down stored with an applied stage (`migrate repair`).
-    pub async fn replace_down(
+    pub(crate) async fn replace_down(
         &mut self,
         version: i64,
         stage: StageKind,
@@ -950,7 +950,7 @@ impl Driver {
     }
 
     /// The next apply sequence number.
-    pub async fn next_seq(&mut self) -> Result<i64, Error> {
+    pub(crate) async fn next_seq(&mut self) -> Result<i64, Error> {
         let sql = format!(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM {}",
             self.tables.applied
@@ -962,7 +962,7 @@ impl Driver {
     }
 
     /// A checkpoint's state and note, if it exists.
-    pub async fn checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, Error> {
+    pub(crate) async fn checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, Error> {
         Ok(self
             .checkpoints()
             .await?
@@ -971,7 +971,7 @@ impl Driver {
     }
 
     /// Every checkpoint, oldest first; empty when the table does not exist.
-    pub async fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, Error> {
+    pub(crate) async fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, Error> {
         let sql = format!(
             "SELECT name, state, note, kind, created_at, created_by FROM {} ORDER BY created_at, name",
             self.tables.checkpoints
@@ -994,7 +994,7 @@ impl Driver {
     }
 
     /// Writes a checkpoint, replacing one of the same name.
-    pub async fn put_checkpoint(&mut self, c: &Checkpoint) -> Result<(), Error> {
+    pub(crate) async fn put_checkpoint(&mut self, c: &Checkpoint) -> Result<(), Error> {
         self.delete_checkpoint(&c.name).await?;
         let sql = self.q(&format!(
             "INSERT INTO {} (name, state, note, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1014,7 +1014,7 @@ impl Driver {
     }
 
     /// Deletes a checkpoint; returns whether it existed.
-    pub async fn delete_checkpoint(&mut self, name: &str) -> Result<bool, Error> {
+    pub(crate) async fn delete_checkpoint(&mut self, name: &str) -> Result<bool, Error> {
         let sql = self.q(&format!(
             "DELETE FROM {} WHERE name = ?",
             self.tables.checkpoints
@@ -1032,7 +1032,7 @@ impl Driver {
     /// (the values written as literals, see `literal`), one statement at a
     /// time on MySQL. A stage's bookkeeping is otherwise three of the five or
     /// six round trips a trivial stage costs.
-    pub async fn record_and_commit(
+    pub(crate) async fn record_and_commit(
         &mut self,
         write: &HistoryWrite,
         ev: &Event,
@@ -1061,7 +1061,7 @@ impl Driver {
     /// message; nothing was sent. `Err`: something failed and the
     /// transaction was rolled back, so nothing of the stage remains; the
     /// caller runs it again statement by statement to say which one failed.
-    pub async fn run_stage_in_one(
+    pub(crate) async fn run_stage_in_one(
         &mut self,
         statements: &[&str],
         write: &HistoryWrite,
@@ -1189,7 +1189,7 @@ impl Driver {
     }
 
     /// The event log, oldest first; empty when the tables do not exist.
-    pub async fn read_events(&mut self) -> Result<Vec<Event>, Error> {
+    pub(crate) async fn read_events(&mut self) -> Result<Vec<Event>, Error> {
         let sql = format!(
             "SELECT id, run_id, at, actor, action, version, stage, outcome, detail, duration_ms FROM {} ORDER BY id",
             self.tables.events
@@ -1346,11 +1346,6 @@ impl Driver {
         }
     }
 
-    /// The configured statement lock timeout.
-    pub fn lock_timeout(&self) -> Duration {
-        self.lock_timeout
-    }
-
     /// Closes the connection.
     pub async fn close(mut self) {
         self.unlock().await;
@@ -1364,7 +1359,7 @@ impl Driver {
     /// is dropped without waiting for its worker thread to close it (no
     /// transaction is open; the process's end closes the file). Servers
     /// are told goodbye, so that they do not log a lost client.
-    pub async fn close_for_exit(mut self) {
+    pub(crate) async fn close_for_exit(mut self) {
         if self.backend == Backend::Sqlite {
             self.unlock().await;
             drop(self);

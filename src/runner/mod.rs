@@ -373,8 +373,9 @@ impl Runner {
         notes
     }
 
-    /// The driver, for callers that need the connection afterwards.
-    pub fn driver(&mut self) -> &mut Driver {
+    /// The driver, for the drill and adopt (crate-private: its methods
+    /// write history rows directly).
+    pub(crate) fn driver(&mut self) -> &mut Driver {
         &mut self.driver
     }
 
