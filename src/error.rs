@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::plan::Blocker;
+pub use crate::plan::{Blocker, BlockerKind};
 use crate::source::{Direction, LoadError, StageKind};
 
 /// Shown at most: a thousand identical findings bury the one that differs
@@ -266,7 +266,7 @@ pub struct PendingStage {
 
 /// Everything that can go wrong outside the checker. Match on the variants
 /// an application can act on (`Locked`, `Pending`, `Refused` with its
-/// blockers' [`BlockerKind`](crate::plan::BlockerKind), `Connect`,
+/// blockers' [`BlockerKind`], `Connect`,
 /// `StageFailed`, `Load`); `source()` leads to the driver's error where one
 /// caused it.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::error::Error as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use migrate::plan::BlockerKind;
+use migrate::error::BlockerKind;
 use migrate::{Error, Migrator, StartupPolicy, UnknownApplied};
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -406,7 +406,11 @@ impl Driver {
 
     /// Puts an archive back if its table (or column) exists again. Returns
     /// the rows restored, or `None` when there is nothing to restore into.
-    pub(crate) async fn restore(&mut self, a: &ArchiveRecord, now: &str) -> Result<Option<i64>, DbError> {
+    pub(crate) async fn restore(
+        &mut self,
+        a: &ArchiveRecord,
+        now: &str,
+    ) -> Result<Option<i64>, DbError> {
         let map_err = |d: &Driver, e: Error| DbError {
             message: d.redact(&e.to_string()),
             code: None,

@@ -674,7 +674,9 @@ impl Driver {
     /// (version, stage, checksums, state, sequence), in one row and one round
     /// trip; the other fields are left empty. `None` when the tables do not
     /// exist yet.
-    pub(crate) async fn read_history_summary(&mut self) -> Result<Option<Vec<AppliedStage>>, Error> {
+    pub(crate) async fn read_history_summary(
+        &mut self,
+    ) -> Result<Option<Vec<AppliedStage>>, Error> {
         let t = &self.tables.applied;
         let sql = match self.backend {
             Backend::Sqlite => format!(
@@ -878,7 +880,11 @@ impl Driver {
     }
 
     /// Removes a history row (the stage was reverted).
-    pub(crate) async fn delete_applied(&mut self, version: i64, stage: StageKind) -> Result<(), Error> {
+    pub(crate) async fn delete_applied(
+        &mut self,
+        version: i64,
+        stage: StageKind,
+    ) -> Result<(), Error> {
         let sql = self.q(&format!(
             "DELETE FROM {} WHERE version = ? AND stage = ?",
             self.tables.applied

@@ -20,7 +20,8 @@ use crate::driver::{
     ArchiveRecord, Checkpoint, ConnectOptions, Driver, Event, HistoryWrite, RowUpdate,
 };
 use crate::error::{DbError, Error, Residue, StageFailure, StepReport};
-use crate::history::{AppliedStage, RowState, Verification, verify};
+pub use crate::history::{AppliedStage, RowState};
+use crate::history::{Verification, verify};
 use crate::plan::{
     Blocker, BlockerKind, DownTarget, StageFilter, Step, UpScope, plan_down_parts, plan_up,
 };
