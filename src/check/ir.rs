@@ -1510,6 +1510,7 @@ fn tokens_op(statement: &Statement, script: &str) -> Op {
 /// by AND. `check` is the condition, with or without the `CHECK` keyword
 /// and its parentheses. Each value is a SQL literal; column names are
 /// normalised. Anything else allows no list: an empty result.
+#[cfg_attr(not(feature = "db"), allow(dead_code))] // used by the drill only
 pub fn check_choices(check: &str, dialect: Dialect) -> Vec<(String, Vec<String>)> {
     let text = check.trim();
     let text = text
@@ -1530,6 +1531,7 @@ pub fn check_choices(check: &str, dialect: Dialect) -> Vec<(String, Vec<String>)
 
 /// The CHECK choices of every column of a `CREATE TABLE` (SQLite keeps the
 /// statement as written).
+#[cfg_attr(not(feature = "db"), allow(dead_code))] // used by the drill only
 pub fn create_table_choices(sql: &str, dialect: Dialect) -> Vec<(String, Vec<String>)> {
     let sp = sp_dialect(dialect);
     let Ok(statements) = Parser::parse_sql(sp.as_ref(), sql) else {
@@ -1554,6 +1556,7 @@ pub fn create_table_choices(sql: &str, dialect: Dialect) -> Vec<(String, Vec<Str
     out
 }
 
+#[cfg_attr(not(feature = "db"), allow(dead_code))]
 fn choices_of(e: &Expr, out: &mut Vec<(String, Vec<String>)>) {
     let column = |e: &Expr| match strip(e) {
         Expr::Identifier(i) => Some(norm(&i.to_string())),
@@ -1632,6 +1635,7 @@ fn choices_of(e: &Expr, out: &mut Vec<(String, Vec<String>)>) {
 }
 
 /// Parentheses and casts around an expression, taken off.
+#[cfg_attr(not(feature = "db"), allow(dead_code))]
 fn strip(e: &Expr) -> &Expr {
     match e {
         Expr::Nested(inner) => strip(inner),

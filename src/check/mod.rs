@@ -10,11 +10,12 @@
 //!   reported.
 
 pub mod config;
-pub mod ir;
+pub(crate) mod ir;
 mod pg;
+#[doc(hidden)]
 pub mod registry;
-pub mod rules;
-pub mod schema;
+pub(crate) mod rules;
+pub(crate) mod schema;
 
 #[cfg(test)]
 mod robust;
@@ -75,7 +76,7 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it.
     pub help: String,
-    /// The lines of the statement at fault (at most [`EXCERPT_LINES`]),
+    /// The lines of the statement at fault (at most four),
     /// whole from their first column, for the human report.
     #[serde(skip)]
     pub excerpt: String,
@@ -123,7 +124,7 @@ impl Report {
 
 /// A statement of a script, read.
 #[derive(Debug, Clone)]
-pub struct Stmt {
+pub(crate) struct Stmt {
     /// 1-based line in the file.
     pub line: u32,
     /// 1-based column.
@@ -132,7 +133,7 @@ pub struct Stmt {
     pub end_line: u32,
     /// 1-based column of its last character.
     pub end_column: u32,
-    /// Its lines, whole (at most [`EXCERPT_LINES`]).
+    /// Its lines, whole (at most four).
     pub excerpt: String,
     /// What it does.
     pub read: Read,
@@ -170,7 +171,7 @@ pub struct Finding {
 }
 
 /// What a rule sees of one stage.
-pub struct StageCx<'a> {
+pub(crate) struct StageCx<'a> {
     /// The migration.
     pub migration: &'a Migration,
     /// The stage.
@@ -279,7 +280,7 @@ impl StageCx<'_> {
 /// table rebuild, and so loses nothing: its rows were copied into another
 /// table before it (`INSERT INTO n ... SELECT ... FROM table`), which takes
 /// its name after it (`ALTER TABLE n RENAME TO table`).
-pub fn rebuilt(stmts: &[Stmt], at: usize, table: &str) -> bool {
+pub(crate) fn rebuilt(stmts: &[Stmt], at: usize, table: &str) -> bool {
     let copies: Vec<&str> = stmts[..at]
         .iter()
         .filter_map(|s| match &s.read.op {
@@ -500,7 +501,7 @@ fn read_guarded(s: &Statement, sql: &str, dialect: Dialect) -> Read {
 /// What `table.column` was called before `earlier` (the statements before
 /// it in its script) renamed it: a type change after a rename is a change
 /// of the column the stage started with.
-pub fn name_before(earlier: &[Stmt], table: &str, column: &str) -> String {
+pub(crate) fn name_before(earlier: &[Stmt], table: &str, column: &str) -> String {
     let mut name = column.to_string();
     for s in earlier.iter().rev() {
         if let Op::AlterTable {
@@ -521,7 +522,7 @@ pub fn name_before(earlier: &[Stmt], table: &str, column: &str) -> String {
 }
 
 /// The most lines of a statement a finding shows.
-pub const EXCERPT_LINES: usize = 4;
+pub(crate) const EXCERPT_LINES: usize = 4;
 
 /// Reads every statement of a script.
 fn read_script(script: &Script, dialect: Dialect) -> Vec<Stmt> {

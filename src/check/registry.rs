@@ -15,7 +15,7 @@ pub struct RuleInfo {
     pub doc: &'static str,
     /// The per-stage check; `None` for the suppression rules, which the
     /// checker applies itself.
-    pub stage: Option<fn(&StageCx, &mut Vec<Finding>)>,
+    pub(crate) stage: Option<fn(&StageCx, &mut Vec<Finding>)>,
     /// The rule's source file, for the test that every rule is tested.
     #[cfg(test)]
     pub source: &'static str,

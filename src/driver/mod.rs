@@ -5,7 +5,7 @@
 //! SQL is never decoded and any result type works; what differs (DDL of the
 //! history tables, locks, session timeouts, error codes) lives in
 //! `postgres.rs`, `mysql.rs` and `sqlite.rs`. A driver declares its
-//! [`Capabilities`]; the runner decides policy from them.
+//! `Capabilities`; the runner decides policy from them.
 //!
 //! Invariants:
 //! - drivers execute, they never decide what to run;
@@ -17,6 +17,7 @@
 
 mod archive;
 mod conn;
+#[doc(hidden)]
 pub mod database;
 mod introspect;
 mod mysql;
@@ -24,7 +25,7 @@ mod postgres;
 mod sqlite;
 
 pub use archive::ArchiveRecord;
-pub use introspect::{ColumnInfo, Fingerprints, SchemaItem, TableInfo};
+pub(crate) use introspect::{Fingerprints, SchemaItem, TableInfo};
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,7 +57,7 @@ pub struct Checkpoint {
 
 /// A change to a history row's state.
 #[derive(Debug, Clone, Copy)]
-pub struct RowUpdate<'a> {
+pub(crate) struct RowUpdate<'a> {
     /// The new state.
     pub state: RowState,
     /// For a failed row: the direction it failed in.
@@ -152,7 +153,7 @@ impl Backend {
     }
 
     /// What the database can do.
-    pub fn capabilities(self) -> Capabilities {
+    pub(crate) fn capabilities(self) -> Capabilities {
         match self {
             Backend::Sqlite => Capabilities {
                 transactional_ddl: true,
@@ -172,7 +173,7 @@ impl Backend {
 
 /// What a database can do; the runner plans around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// DDL runs inside a transaction and rolls back with it.
     pub transactional_ddl: bool,
     /// A session-level named lock exists (else a file lock is used).
@@ -214,7 +215,7 @@ impl Default for ConnectOptions {
 
 /// Checks a history table prefix: it is written into SQL as a name, so it
 /// may hold only letters, digits and `_`.
-pub fn validate_table_prefix(prefix: &str) -> Result<(), Error> {
+pub(crate) fn validate_table_prefix(prefix: &str) -> Result<(), Error> {
     if prefix.is_empty()
         || !prefix
             .chars()
@@ -330,7 +331,7 @@ impl Tables {
 const MEMORY_TURN_WAIT: Duration = Duration::from_secs(60);
 
 /// The history tables' own schema version, stored in the meta table.
-pub const HISTORY_SCHEMA_VERSION: i64 = 1;
+pub(crate) const HISTORY_SCHEMA_VERSION: i64 = 1;
 
 const APPLIED_COLUMNS: &str = "version, stage, name, up_checksum, down_sql, down_checksum, down_path, applied_at, applied_by, duration_ms, seq, state, failed_direction, statements_done, error";
 
@@ -1377,7 +1378,7 @@ impl Driver {
 
 /// What a completed stage changes in the history.
 #[derive(Debug, Clone)]
-pub enum HistoryWrite {
+pub(crate) enum HistoryWrite {
     /// Applied: its row.
     Insert(Box<AppliedStage>),
     /// Reverted: the row goes.

@@ -46,12 +46,12 @@ mod resolve;
 mod status;
 
 use record::now;
-pub use record::{hostname, user_name};
+pub(crate) use record::{hostname, user_name};
 pub use resolve::{Repair, Resolution};
-pub use status::{MigrationStatus, StageState, StageStatus, Status, status_of};
+pub use status::{MigrationStatus, StageState, StageStatus, Status};
 
 /// How many run starting points (`@previous` and before) are kept.
-pub const KEPT_RUN_CHECKPOINTS: usize = 50;
+pub(crate) const KEPT_RUN_CHECKPOINTS: usize = 50;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -216,7 +216,7 @@ fn guard_key(steps: &[Step], history: &[AppliedStage]) -> [u8; 32] {
 }
 
 /// A digest of the steps a plan runs, in order, with their SQL.
-pub fn plan_fingerprint(steps: &[Step]) -> String {
+pub(crate) fn plan_fingerprint(steps: &[Step]) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for s in steps {

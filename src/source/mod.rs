@@ -9,11 +9,13 @@
 //! - script text is normalised (BOM stripped, CRLF turned into LF) before it is
 //!   hashed or parsed, so a checkout on Windows is not drift.
 
+#[doc(hidden)]
 pub mod baseline;
 mod checksum;
 mod directive;
 mod files;
 mod name;
+#[doc(hidden)]
 pub mod template;
 
 use std::collections::HashMap;
@@ -22,14 +24,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use checksum::{Checksum, checksum, normalize};
-pub use directive::{
-    Direction, Directive, DirectiveKind, Scope, migrate_comment, parse_directives,
-};
+pub use checksum::Checksum;
+pub(crate) use checksum::{checksum, normalize};
+pub use directive::{Direction, Directive, DirectiveKind, Scope};
+pub(crate) use directive::{migrate_comment, parse_directives};
 pub use files::Embedded;
-pub use name::{
-    FlywayName, VersionName, beyond, cmp_versions, orders_disagree, parse_flyway_name,
-    parse_version_name,
+pub use name::cmp_versions;
+pub(crate) use name::{
+    FlywayName, VersionName, beyond, orders_disagree, parse_flyway_name, parse_version_name,
 };
 
 use files::{Disk, Files, Tree};
