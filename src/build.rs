@@ -55,6 +55,7 @@ pub fn embed(dir: &str) {
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The loader refused a file.
     #[error(transparent)]

@@ -26,6 +26,7 @@ use crate::source::{Source, StageKind, cmp_versions};
 /// What a drill found for one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Up, down and up again, nothing lost.
     Ok,
@@ -79,6 +80,7 @@ impl Verdict {
 
 /// One stage's result.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct StageDrill {
     /// Version.
     pub version: i64,
@@ -98,6 +100,7 @@ pub struct StageDrill {
 
 /// A whole drill.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DrillReport {
     /// Where it ran (redacted).
     pub scratch: String,

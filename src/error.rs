@@ -105,6 +105,7 @@ impl DbError {
 
 /// A stage that has been applied or reverted by a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct StepReport {
     /// Migration version.
     pub version: i64,
@@ -128,6 +129,7 @@ pub struct StepReport {
 
 /// A stage that failed while running.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct StageFailure {
     /// `0003_add_x`.
     pub migration: String,
@@ -164,6 +166,7 @@ pub struct StageFailure {
 /// Something a failed statement left behind outside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "state", content = "what")]
+#[non_exhaustive]
 pub enum Residue {
     /// migrate removed it; the message says what it was.
     Removed(String),
@@ -252,6 +255,7 @@ impl std::error::Error for StageFailure {
 /// A stage waiting to be applied (`Migrator::pending`, and what a
 /// check-only start-up refuses with [`Error::Pending`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PendingStage {
     /// Version.
     pub version: i64,

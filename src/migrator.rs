@@ -31,6 +31,7 @@ use crate::source::{self, Source, StageKind};
 /// What start-up may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum StartupPolicy {
     /// Apply simple migrations and expand stages; leave contracts to the
     /// deploy job that runs once the old application is gone. The default:
@@ -48,6 +49,7 @@ pub enum StartupPolicy {
 /// What to do when the database has stages this build does not know (a
 /// newer release ran, then the application was rolled back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UnknownApplied {
     /// Start, with a warning event: expand/contract keeps old versions working.
     #[default]
@@ -58,6 +60,7 @@ pub enum UnknownApplied {
 
 /// What a start-up did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct StartupReport {
     /// Stages applied, in order, with durations and archives.
     pub applied: Vec<StepReport>,

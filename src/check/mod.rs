@@ -56,6 +56,7 @@ impl Severity {
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// Rule id.
     pub rule: &'static str,
@@ -99,6 +100,7 @@ pub struct CheckOptions {
 
 /// The result of a check.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Findings, in file order.
     pub diagnostics: Vec<Diagnostic>,
@@ -145,6 +147,7 @@ pub(crate) struct Stmt {
 
 /// A finding before suppressions and settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Finding {
     /// Rule id.
     pub rule: &'static str,

@@ -15,6 +15,7 @@ use crate::source::{Direction, StageKind};
 
 /// One archive, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ArchiveRecord {
     /// Its number; the archive table is `<prefix>archive_<id>`.
     pub id: i64,

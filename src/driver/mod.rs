@@ -40,6 +40,7 @@ use crate::source::{Direction, StageKind};
 
 /// A checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// Its name (`@run:<id>` for the state a run started from).
     pub name: String,
@@ -97,6 +98,7 @@ impl RowUpdate<'_> {
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Backend {
     /// SQLite (embedded).
     Sqlite,
@@ -230,6 +232,7 @@ pub(crate) fn validate_table_prefix(prefix: &str) -> Result<(), Error> {
 
 /// One entry of the append-only event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Event {
     /// Position in the log (0 before it is written).
     pub id: i64,

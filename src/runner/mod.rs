@@ -79,6 +79,7 @@ impl Default for RunOptions {
 
 /// What happens as a run goes, for progress output.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Progress<'a> {
     /// A stage starts.
     Start(&'a Step),
@@ -97,6 +98,7 @@ pub enum Progress<'a> {
 
 /// The result of `up` or `down`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct RunReport {
     /// Stages run, in order.
     pub steps: Vec<StepReport>,
@@ -185,6 +187,7 @@ pub struct DownRequest {
 
 /// A planned run, for `--dry-run`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PlannedRun {
     /// The steps, in order.
     pub steps: Vec<Step>,

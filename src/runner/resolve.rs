@@ -299,6 +299,7 @@ pub enum Resolution {
 
 /// What `migrate repair` replaced (or would, in a dry run).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Repair {
     /// `0003_add_x (main)`.
     pub stage: String,

@@ -114,6 +114,7 @@ impl std::fmt::Display for StageState {
 
 /// One stage in `status`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct StageStatus {
     /// Which stage.
     pub stage: StageKind,
@@ -138,6 +139,7 @@ pub struct StageStatus {
 
 /// One migration in `status`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct MigrationStatus {
     /// Version.
     pub version: i64,
@@ -153,6 +155,7 @@ pub struct MigrationStatus {
 
 /// The answer of `status`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Status {
     /// Every migration, on disk or in the history, by version.
     pub migrations: Vec<MigrationStatus>,

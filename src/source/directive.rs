@@ -7,6 +7,7 @@ use crate::sql::{Dialect, TokenKind, line_of, tokenize};
 /// What a directive says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "directive", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum DirectiveKind {
     /// `-- migrate:no-transaction`: run the statements one by one, outside a transaction.
     NoTransaction,

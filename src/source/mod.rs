@@ -287,6 +287,7 @@ impl Source {
 
 /// One problem found while loading, with the file (and line) it is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SourceProblem {
     /// The file or directory.
     pub path: PathBuf,
@@ -307,6 +308,7 @@ impl fmt::Display for SourceProblem {
 
 /// Something the loader passed over or doubts, without failing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SourceWarning {
     /// What kind of doubt.
     pub kind: WarningKind,
@@ -319,6 +321,7 @@ pub struct SourceWarning {
 /// The kinds of [`SourceWarning`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum WarningKind {
     /// A file that is not a migration, or a setting migrate does not read:
     /// passed over.
@@ -335,6 +338,7 @@ impl fmt::Display for SourceWarning {
 
 /// Loading failed: every problem found, not only the first.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub struct LoadError {
     /// The problems, in file order.
     pub problems: Vec<SourceProblem>,

@@ -510,6 +510,8 @@ impl ProgressPrinter {
                 "{WARN}lock timeout (attempt {attempt}), retrying in {}{WARN:#} ... ",
                 humantime::format_duration(delay)
             ),
+            // A kind of progress this build does not show.
+            _ => Ok(()),
         };
     }
 }
