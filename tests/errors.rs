@@ -35,6 +35,20 @@ fn project() -> (tempfile::TempDir, PathBuf, String) {
     (tmp, dir, url)
 }
 
+/// A second pair, 0002_posts.
+fn add_posts(dir: &Path) {
+    write(
+        dir,
+        "0002_posts.up.sql",
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n",
+    );
+    write(
+        dir,
+        "0002_posts.down.sql",
+        "-- migrate:allow lossy-down: a test table\nDROP TABLE posts;\n",
+    );
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -96,16 +110,7 @@ fn a_failing_statement_is_stage_failed_with_the_databases_error_as_source() {
 #[test]
 fn a_check_only_start_with_stages_to_apply_is_pending_with_the_stages() {
     let (_tmp, dir, url) = project();
-    write(
-        &dir,
-        "0002_posts.up.sql",
-        "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n",
-    );
-    write(
-        &dir,
-        "0002_posts.down.sql",
-        "-- migrate:allow lossy-down: a test table\nDROP TABLE posts;\n",
-    );
+    add_posts(&dir);
     let m = Migrator::from_dir(&dir)
         .unwrap()
         .policy(StartupPolicy::CheckOnly);
@@ -154,16 +159,7 @@ fn an_edited_applied_migration_is_refused_with_a_drift_blocker() {
 #[test]
 fn stages_this_build_does_not_know_are_unknown_applied_when_refused() {
     let (_tmp, dir, url) = project();
-    write(
-        &dir,
-        "0002_posts.up.sql",
-        "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n",
-    );
-    write(
-        &dir,
-        "0002_posts.down.sql",
-        "-- migrate:allow lossy-down: a test table\nDROP TABLE posts;\n",
-    );
+    add_posts(&dir);
     rt().block_on(Migrator::from_dir(&dir).unwrap().run(url.as_str()))
         .unwrap();
     // An older build, without 0002.

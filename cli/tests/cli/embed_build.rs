@@ -42,6 +42,21 @@ fn build_and_run(app: &Path, n: usize) -> Run {
     .ok()
 }
 
+/// A copy of the fixture crate in `dir`, its manifest pointing at this
+/// repository (then passed through `edit`), with the repository's lock file:
+/// the same dependency versions, already downloaded.
+fn app_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+    let app = dir.join("app");
+    copy_dir(&fixture("embed-app"), &app);
+    let root_text = root().to_string_lossy().replace('\\', "/");
+    let manifest = std::fs::read_to_string(app.join("Cargo.toml.in"))
+        .unwrap()
+        .replace("@ROOT@", &root_text);
+    std::fs::write(app.join("Cargo.toml"), edit(manifest)).unwrap();
+    std::fs::copy(root().join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    app
+}
+
 fn allow_drop(table: &str) -> String {
     format!("-- migrate:allow lossy-down: a test table, no data\nDROP TABLE {table};\n")
 }
@@ -53,17 +68,7 @@ fn write(app: &Path, name: &str, text: &str) {
 #[test]
 fn embedded_migrations_follow_the_files_and_the_checker_fails_the_build() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    copy_dir(&fixture("embed-app"), &app);
-    let manifest = std::fs::read_to_string(app.join("Cargo.toml.in")).unwrap();
-    let root_text = root().to_string_lossy().replace('\\', "/");
-    std::fs::write(
-        app.join("Cargo.toml"),
-        manifest.replace("@ROOT@", &root_text),
-    )
-    .unwrap();
-    // The repository's lock file: the same dependency versions, already downloaded.
-    std::fs::copy(root().join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    let app = app_copy(tmp.path(), |m| m);
     std::fs::create_dir_all(app.join("migrations")).unwrap();
     let users = "CREATE TABLE users (id INTEGER PRIMARY KEY);\n";
     write(&app, "0001_users.up.sql", users);
@@ -157,22 +162,18 @@ fn embedded_migrations_follow_the_files_and_the_checker_fails_the_build() {
 #[test]
 fn the_library_with_default_features_pulls_no_cli_dependency() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    copy_dir(&fixture("embed-app"), &app);
     let root_text = root().to_string_lossy().replace('\\', "/");
-    let manifest = std::fs::read_to_string(app.join("Cargo.toml.in"))
-        .unwrap()
-        .replace("@ROOT@", &root_text)
-        .replace(
+    let app = app_copy(tmp.path(), |manifest| {
+        let manifest = manifest.replace(
             ", default-features = false, features = [\"sqlite\"] }",
             " }",
         );
-    assert!(
-        manifest.contains(&format!("migrate-back = {{ path = \"{root_text}\" }}")),
-        "the fixture's dependency line changed:\n{manifest}"
-    );
-    std::fs::write(app.join("Cargo.toml"), manifest).unwrap();
-    std::fs::copy(root().join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+        assert!(
+            manifest.contains(&format!("migrate-back = {{ path = \"{root_text}\" }}")),
+            "the fixture's dependency line changed:\n{manifest}"
+        );
+        manifest
+    });
     let tree = cargo(
         &app,
         &[
