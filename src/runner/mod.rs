@@ -267,8 +267,7 @@ impl Runner {
         connect: &ConnectOptions,
         options: RunOptions,
     ) -> Result<Runner, Error> {
-        let driver = Driver::connect(url, connect).await?;
-        Ok(Runner::new(driver, source, options))
+        Runner::connect_native(url, None, source, connect, options).await
     }
 
     /// [`Runner::connect`] with an application's own connect options
