@@ -80,6 +80,8 @@ pub mod drill;
 pub mod driver;
 pub mod error;
 #[cfg(feature = "db")]
+pub mod fleet;
+#[cfg(feature = "db")]
 pub mod migrator;
 #[cfg(feature = "db")]
 pub mod runner;

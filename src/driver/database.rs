@@ -47,7 +47,7 @@ fn split_database(backend: Backend, url: &str) -> Result<(String, String), Error
 }
 
 async fn server(backend: Backend, url: &str, timeout: Duration) -> Result<Conn, Error> {
-    let url = normalize_url(backend, url);
+    let url = normalize_url(backend, url)?;
     connect_raw(
         backend,
         &url,

@@ -303,6 +303,10 @@ pub(crate) struct Tables {
     pub archives: String,
     pub checkpoints: String,
     pub prefix: String,
+    /// What the runner lock is named after: the prefix, and on PostgreSQL
+    /// the schema a URL's `schema=` names (tenants in schemas of one
+    /// database do not wait for each other).
+    pub lock_scope: String,
     /// `"schema".` on PostgreSQL once the session's schema is known (empty
     /// before): migrate's tables are reached whatever search_path a
     /// migration sets (a pg_dump sets it to '').
@@ -364,7 +368,11 @@ impl Driver {
         validate_table_prefix(&options.table_prefix)?;
         let secrets = secrets_of(url);
         let redacted_url = redact_url(url);
-        let real_url = normalize_url(backend, url);
+        let real_url = normalize_url(backend, url)?;
+        let url_schema = match backend {
+            Backend::Postgres => postgres::url_schema(url)?,
+            _ => None,
+        };
         // A shared-cache in-memory database answers SQLITE_LOCKED at once,
         // busy timeout or not, while another connection writes: migrate's
         // runs in this process take turns on it from connect to close.
@@ -405,6 +413,10 @@ impl Driver {
         )
         .await?;
         let prefix = options.table_prefix.clone();
+        let lock_scope = match &url_schema {
+            Some(schema) => format!("{prefix}@{schema}"),
+            None => prefix.clone(),
+        };
         let mut driver = Driver {
             backend,
             conn,
@@ -421,6 +433,7 @@ impl Driver {
                 archives: format!("{prefix}archives"),
                 checkpoints: format!("{prefix}checkpoints"),
                 prefix,
+                lock_scope,
                 schema: String::new(),
             },
             lock_timeout: options.lock_timeout,
@@ -443,6 +456,18 @@ impl Driver {
             let pragma = format!("PRAGMA busy_timeout = {}", wait.as_millis().max(1));
             driver
                 .exec_internal(&pragma, "setting up the session")
+                .await?;
+        }
+        if let Some(schema) = &url_schema
+            && !options.must_exist
+        {
+            // Schema per tenant: a new tenant's schema is made on its first
+            // run, as a SQLite file or `database create` would be.
+            driver
+                .exec_internal(
+                    &postgres::create_schema(schema),
+                    "creating the URL's schema",
+                )
                 .await?;
         }
         if backend == Backend::Mysql {
@@ -1245,7 +1270,7 @@ impl Driver {
         loop {
             let got = match (&mut session, self.backend) {
                 (Some(conn), Backend::Postgres) => {
-                    postgres::try_lock(conn, &self.tables.prefix).await
+                    postgres::try_lock(conn, &self.tables.lock_scope).await
                 }
                 (Some(conn), Backend::Mysql) => mysql::try_lock(conn, &self.tables.prefix).await,
                 (None, Backend::Postgres | Backend::Mysql) => {
@@ -1294,7 +1319,7 @@ impl Driver {
             if started.elapsed() >= wait {
                 let holder = match (&mut session, self.backend) {
                     (Some(conn), Backend::Postgres) => {
-                        postgres::lock_holder(conn, &self.tables.prefix).await
+                        postgres::lock_holder(conn, &self.tables.lock_scope).await
                     }
                     (Some(conn), Backend::Mysql) => {
                         mysql::lock_holder(conn, &self.tables.prefix).await
@@ -1335,7 +1360,7 @@ impl Driver {
         match self.lock.take() {
             Some(RunnerLock::Session(mut conn)) => {
                 let result = match self.backend {
-                    Backend::Postgres => postgres::unlock(&mut conn, &self.tables.prefix).await,
+                    Backend::Postgres => postgres::unlock(&mut conn, &self.tables.lock_scope).await,
                     Backend::Mysql => mysql::unlock(&mut conn, &self.tables.prefix).await,
                     // SQLite's lock is a file (or an in-process turn), never a session.
                     Backend::Sqlite => Ok(()),
@@ -1413,9 +1438,10 @@ fn literal(backend: Backend, s: &str) -> Option<String> {
     }
 }
 
-fn normalize_url(backend: Backend, url: &str) -> String {
-    match backend {
+fn normalize_url(backend: Backend, url: &str) -> Result<String, Error> {
+    Ok(match backend {
         Backend::Postgres => {
+            let url = postgres::schema_as_search_path(url)?;
             // `pg_stat_activity` (and the runner lock's holder) then says who
             // is migrating, unless the URL names the application itself.
             let url = url.replacen("postgresql:", "postgres:", 1);
@@ -1429,7 +1455,7 @@ fn normalize_url(backend: Backend, url: &str) -> String {
         }
         Backend::Mysql => url.replacen("mariadb:", "mysql:", 1),
         Backend::Sqlite => sqlite::normalize_url(url),
-    }
+    })
 }
 
 async fn connect_raw(

@@ -48,6 +48,22 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Run `up`, `expand`, `contract`, `down` or `status` on every database FILE lists (`NAME URL` per line, or TOML `[targets]`; `-` reads standard input), instead of --database-url.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+
+    /// With --targets: databases worked on at once [default: 4].
+    #[arg(long, global = true, value_name = "N", requires = "targets", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub parallel: Option<u64>,
+
+    /// With --targets: the first K databases with work to do go alone first; the rest only if all K succeed.
+    #[arg(long, global = true, value_name = "K", requires = "targets")]
+    pub canary: Option<usize>,
+
+    /// With --targets: failures tolerated before no further database is started [default: 0].
+    #[arg(long, global = true, value_name = "M", requires = "targets")]
+    pub max_failures: Option<usize>,
+
     /// Settings file [default: migrate.toml, if present].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -8,6 +8,7 @@
 mod args;
 mod check;
 mod config;
+mod fleet;
 mod list;
 mod new;
 mod output;
@@ -203,6 +204,11 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
         )));
     }
     let mut out = Out::new(settings.format);
+    if cli.global.targets.is_some() {
+        let result = fleet::run(settings, &cli.global, cli.command, &mut out);
+        out.flush()?;
+        return result;
+    }
     let result = match cli.command {
         Command::List => list::run(settings, &mut out),
         Command::New(args) => new::run(settings, &args, &mut out),
