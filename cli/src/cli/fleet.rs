@@ -296,10 +296,10 @@ fn print(settings: &Settings, out: &mut Out, report: &FleetReport, dry_run: bool
         .collect();
     for t in &troubled {
         writeln!(out, "{BAD}{}{BAD:#} {DIM}{}{DIM:#}", t.name, t.url)?;
-        if t.blockers.is_empty() {
-            if let Some(e) = &t.error {
-                writeln!(out, "  {}", settings.redact(e))?;
-            }
+        if t.blockers.is_empty()
+            && let Some(e) = &t.error
+        {
+            writeln!(out, "  {}", settings.redact(e))?;
         }
         for b in &t.blockers {
             writeln!(out, "  - {}", settings.redact(&b.message))?;

@@ -10,6 +10,7 @@ mod docs;
 mod drill;
 mod embed;
 mod embed_build;
+mod fleet;
 mod histories;
 mod new;
 mod race;

@@ -149,6 +149,17 @@ impl TestDb {
         dbs
     }
 
+    /// An existing (or to be created) SQLite file, for a test's own queries.
+    pub fn sqlite_file(path: &Path) -> TestDb {
+        TestDb {
+            kind: Kind::Sqlite,
+            url: format!("sqlite://{}", path.display()),
+            admin_url: None,
+            name: String::new(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
