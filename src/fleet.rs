@@ -639,7 +639,13 @@ async fn plan_one(shared: Arc<Shared>, target: FleetTarget) -> (TargetReport, Op
     {
         Ok(r) => r,
         Err(e) => {
-            report.fail(Outcome::Blocked, e);
+            // Unreadable, for `status`; for a change, a plan that cannot
+            // be made blocks the fleet.
+            let outcome = match shared.command {
+                FleetCommand::Status => Outcome::Failed,
+                _ => Outcome::Blocked,
+            };
+            report.fail(outcome, e);
             report.ms = elapsed_ms(started);
             return (report, None);
         }
