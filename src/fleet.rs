@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::drill::{DrillOptions, DrillReport};
 use crate::driver::{Backend, ConnectOptions};
 use crate::error::Error;
 use crate::history::{AppliedStage, RowState};
@@ -145,6 +146,21 @@ pub enum FleetCommand {
     Down(DownRequest),
     /// `status`: read only.
     Status,
+    /// `check` of drift: read only. A target drifts when an applied up was
+    /// edited on disk, a stored down differs from the file's, a migration
+    /// is applied but not in the source, or a stage is in a failed state.
+    Drift,
+    /// `checkpoint create`: records `name` for each target's current state.
+    /// Planned first: a target where the name exists already (without
+    /// `replace`) or with a failed stage blocks the fleet.
+    Checkpoint {
+        /// The checkpoint's name.
+        name: String,
+        /// What the state is.
+        note: Option<String>,
+        /// Move an existing checkpoint of that name.
+        replace: bool,
+    },
 }
 
 impl FleetCommand {
@@ -153,7 +169,14 @@ impl FleetCommand {
             FleetCommand::Up(_) => "up",
             FleetCommand::Down(_) => "down",
             FleetCommand::Status => "status",
+            FleetCommand::Drift => "check",
+            FleetCommand::Checkpoint { .. } => "checkpoint",
         }
+    }
+
+    /// Reads only: nothing to execute after the plan phase.
+    fn reads_only(&self) -> bool {
+        matches!(self, FleetCommand::Status | FleetCommand::Drift)
     }
 }
 
@@ -202,8 +225,11 @@ pub enum Outcome {
     UpToDate,
     /// Its plan ran.
     Done,
-    /// Its status was read.
+    /// Its status was read (and, for `check`, nothing drifted).
     Read,
+    /// `check`: its history and the source disagree (see
+    /// [`TargetReport::drift`]).
+    Drifted,
     /// Its plan is refused (or could not be made): with any target blocked,
     /// no target is touched.
     Blocked,
@@ -221,6 +247,7 @@ impl Outcome {
             Outcome::UpToDate => "up-to-date",
             Outcome::Done => "done",
             Outcome::Read => "read",
+            Outcome::Drifted => "drifted",
             Outcome::Blocked => "blocked",
             Outcome::Failed => "failed",
             Outcome::NotReached => "not-reached",
@@ -231,7 +258,7 @@ impl Outcome {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            Outcome::Blocked | Outcome::Failed | Outcome::NotReached
+            Outcome::Blocked | Outcome::Failed | Outcome::NotReached | Outcome::Drifted
         )
     }
 }
@@ -278,6 +305,13 @@ pub struct TargetReport {
     /// Stages in a failed state (`status`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<usize>,
+    /// The first migration with a stage not applied, as in its file name
+    /// (`status`, `check`, drills): where this target's next run starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// `check`: each way its history and the source disagree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
     /// Notes from its plan (stored downs that differ from the files, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -303,6 +337,8 @@ impl TargetReport {
             checkpoints: Vec::new(),
             pending: None,
             failed: None,
+            next: None,
+            drift: Vec::new(),
             notes: Vec::new(),
             blockers: Vec::new(),
             error: None,
@@ -410,7 +446,7 @@ pub async fn plan(
         source: source.clone(),
         command: command.clone(),
         connect: ConnectOptions {
-            must_exist: matches!(command, FleetCommand::Status),
+            must_exist: command.reads_only(),
             ..options.connect.clone()
         },
         run: options.run.clone(),
@@ -471,7 +507,7 @@ pub async fn execute(
     options: &FleetOptions,
     progress: &mut (dyn FnMut(FleetProgress<'_>) + Send),
 ) -> FleetReport {
-    if report.blocked() || matches!(command, FleetCommand::Status) {
+    if report.blocked() || command.reads_only() {
         return report;
     }
     let started = Instant::now();
@@ -483,7 +519,11 @@ pub async fn execute(
     });
     // Targets with work: a non-empty plan, or an `up` that records a
     // checkpoint (which names the state even when nothing is applied).
-    let records_checkpoint = matches!(command, FleetCommand::Up(r) if r.checkpoint.is_some());
+    let records_checkpoint = match command {
+        FleetCommand::Up(r) => r.checkpoint.is_some(),
+        FleetCommand::Checkpoint { .. } => true,
+        _ => false,
+    };
     let empty: Vec<&str> = report
         .plans
         .iter()
@@ -587,6 +627,110 @@ pub async fn execute(
     report
 }
 
+/// One drill of [`drill`]: the stages pending on the targets that stand at
+/// the same place on the same backend, drilled once for all of them.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FleetDrill {
+    /// `sqlite`, `postgres` or `mysql`.
+    pub backend: &'static str,
+    /// The first pending migration, as in its file name: the migrations
+    /// before it were applied on the scratch database without drilling.
+    pub from: String,
+    /// The targets that stand there.
+    pub targets: Vec<String>,
+    /// Where it ran and each stage's verdict; `None` when it could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<DrillReport>,
+    /// Why it could not run (no scratch server for this backend, an
+    /// unreachable one, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FleetDrill {
+    /// Failed stages, or the drill could not run.
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.report.as_ref().is_some_and(|r| r.failures() > 0)
+    }
+}
+
+/// Drills what the fleet is about to run: reads every target's status (as
+/// [`plan`] does for `status`), groups the targets by backend and by their
+/// first pending migration, and for each group drills the pending
+/// migrations on a scratch database (one of `scratch`, of the group's
+/// backend; SQLite groups without one drill in memory), after applying
+/// the migrations before them undrilled. Targets are only read. Groups
+/// are drilled one after the other; `on` is called after each.
+pub async fn drill(
+    source: &Source,
+    targets: &[FleetTarget],
+    scratch: &[String],
+    drill_options: &DrillOptions,
+    options: &FleetOptions,
+    progress: &mut (dyn FnMut(FleetProgress<'_>) + Send),
+    on: &mut (dyn FnMut(&FleetDrill) + Send),
+) -> Result<(FleetReport, Vec<FleetDrill>), Error> {
+    let mut scratch_of: BTreeMap<&'static str, &str> = BTreeMap::new();
+    for url in scratch {
+        let backend = Backend::from_url(url)?;
+        if scratch_of.insert(backend.feature(), url).is_some() {
+            return Err(Error::BadInput(format!(
+                "two scratch servers for {}: give one per backend",
+                backend.feature()
+            )));
+        }
+    }
+    let mut report = plan(source, targets, &FleetCommand::Status, options, progress).await;
+    report.command = "drill";
+    let mut groups: BTreeMap<(&'static str, String), Vec<String>> = BTreeMap::new();
+    for (t, r) in targets.iter().zip(&report.targets) {
+        if let (Outcome::Read, Some(next)) = (r.outcome, &r.next) {
+            let backend = Backend::from_url(&t.url)?.feature();
+            groups
+                .entry((backend, next.clone()))
+                .or_default()
+                .push(t.name.clone());
+        }
+    }
+    let mut drills = Vec::new();
+    for ((backend, from), names) in groups {
+        let mut one = FleetDrill {
+            backend,
+            from: from.clone(),
+            targets: names,
+            report: None,
+            error: None,
+        };
+        let scratch = scratch_of.get(backend).copied();
+        if scratch.is_none() && backend != "sqlite" {
+            one.error = Some(format!(
+                "no scratch server for {} {backend} target(s): give a {backend} server you can spare",
+                one.targets.len()
+            ));
+        } else if options.stop.load(Ordering::Relaxed) {
+            one.error = Some("not drilled: the fleet was stopped".into());
+        } else {
+            let opts = DrillOptions {
+                from: source
+                    .migrations
+                    .iter()
+                    .find(|m| m.version_text == from)
+                    .map(|m| m.version),
+                scratch_chosen: scratch.is_some(),
+                ..drill_options.clone()
+            };
+            match crate::drill::drill(scratch, source, &opts, &mut |_, _, _| {}).await {
+                Ok(r) => one.report = Some(r),
+                Err(e) => one.error = Some(e.to_string()),
+            }
+        }
+        on(&one);
+        drills.push(one);
+    }
+    Ok((report, drills))
+}
+
 /// Runs `work` over `items`, at most `parallel` at once, calling `done` as
 /// each finishes (in the caller's task, so it may borrow); launches nothing
 /// more once `halt` says so, and waits for those running.
@@ -641,9 +785,10 @@ async fn plan_one(shared: Arc<Shared>, target: FleetTarget) -> (TargetReport, Op
         Err(e) => {
             // Unreadable, for `status`; for a change, a plan that cannot
             // be made blocks the fleet.
-            let outcome = match shared.command {
-                FleetCommand::Status => Outcome::Failed,
-                _ => Outcome::Blocked,
+            let outcome = if shared.command.reads_only() {
+                Outcome::Failed
+            } else {
+                Outcome::Blocked
             };
             report.fail(outcome, e);
             report.ms = elapsed_ms(started);
@@ -652,29 +797,38 @@ async fn plan_one(shared: Arc<Shared>, target: FleetTarget) -> (TargetReport, Op
     };
     let mut planned = None;
     match &shared.command {
-        FleetCommand::Status => match runner.status().await {
+        FleetCommand::Status | FleetCommand::Drift => match runner.status().await {
             Ok(status) => {
-                report.outcome = Outcome::Read;
-                report.pending = Some(status.pending);
-                report.failed = Some(status.failed);
-                if status.failed > 0 {
-                    report.outcome = Outcome::Failed;
-                    report.error = Some(format!(
-                        "{} stage(s) in a failed state: `migrate status` on this target shows which, `migrate resolve` records what they left",
-                        status.failed
-                    ));
-                }
+                read_status(&status, &shared.command, &mut report);
                 where_it_is(&mut runner, &shared.source, &mut report).await;
             }
             Err(e) => report.fail(Outcome::Failed, e),
         },
+        FleetCommand::Checkpoint { name, replace, .. } => {
+            match plan_checkpoint(&mut runner, name, *replace).await {
+                Ok(()) => {
+                    report.outcome = Outcome::Planned;
+                    where_it_is(&mut runner, &shared.source, &mut report).await;
+                }
+                Err(e) => {
+                    report.fail(Outcome::Blocked, e);
+                    where_it_is(&mut runner, &shared.source, &mut report).await;
+                }
+            }
+        }
         FleetCommand::Up(req) => match runner.plan_up(req).await {
             Ok(p) => planned = Some(p),
-            Err(e) => report.fail(Outcome::Blocked, e),
+            Err(e) => {
+                report.fail(Outcome::Blocked, e);
+                where_it_is(&mut runner, &shared.source, &mut report).await;
+            }
         },
         FleetCommand::Down(req) => match runner.plan_down(req).await {
             Ok(p) => planned = Some(p),
-            Err(e) => report.fail(Outcome::Blocked, e),
+            Err(e) => {
+                report.fail(Outcome::Blocked, e);
+                where_it_is(&mut runner, &shared.source, &mut report).await;
+            }
         },
     }
     if let Some(p) = &planned {
@@ -720,12 +874,24 @@ async fn run_one(
             };
             runner.down(&req, &mut |_| {}).await
         }
-        FleetCommand::Status => unreachable!("status is read in the plan phase"),
+        FleetCommand::Checkpoint {
+            name,
+            note,
+            replace,
+        } => runner
+            .create_checkpoint(name, note.clone(), *replace)
+            .await
+            .map(|_| crate::runner::RunReport::default()),
+        FleetCommand::Status | FleetCommand::Drift => {
+            unreachable!("read in the plan phase")
+        }
     };
     match result {
         Ok(run) => {
             report.steps_run = run.steps.len();
-            report.outcome = if run.steps.is_empty() {
+            report.outcome = if run.steps.is_empty()
+                && !matches!(shared.command, FleetCommand::Checkpoint { .. })
+            {
                 Outcome::UpToDate
             } else {
                 Outcome::Done
@@ -743,6 +909,96 @@ async fn run_one(
     );
     report.ms = elapsed_ms(started);
     report
+}
+
+/// `status` and `check`: counts, where the next run starts, and (for
+/// `check`) every way the history and the source disagree.
+fn read_status(status: &crate::runner::Status, command: &FleetCommand, report: &mut TargetReport) {
+    report.outcome = Outcome::Read;
+    report.pending = Some(status.pending);
+    report.failed = Some(status.failed);
+    report.next = status
+        .migrations
+        .iter()
+        .find(|m| {
+            !m.unknown
+                && m.stages
+                    .iter()
+                    .any(|s| s.state != crate::runner::StageState::Applied)
+        })
+        .map(|m| m.version_text.clone());
+    if matches!(command, FleetCommand::Drift) {
+        for m in &status.migrations {
+            let label = format!("{}_{}", m.version_text, m.name);
+            if m.unknown {
+                report.drift.push(format!(
+                    "{label}: applied, but not in the source directory (files of an older release, or a migration deleted after it ran)"
+                ));
+                continue;
+            }
+            for s in &m.stages {
+                if s.drift {
+                    report.drift.push(format!(
+                        "{label} ({}): its up was edited after it was applied",
+                        s.stage
+                    ));
+                }
+                if s.down_changed {
+                    report.drift.push(format!(
+                        "{label} ({}): the file's down differs from the stored down that `down` runs (`migrate repair` stores the file's)",
+                        s.stage
+                    ));
+                }
+                if s.state == crate::runner::StageState::Failed {
+                    report.drift.push(format!(
+                        "{label} ({}): in a failed state ({}); `migrate resolve` records what it left",
+                        s.stage,
+                        s.error.as_deref().unwrap_or("no error recorded")
+                    ));
+                }
+            }
+        }
+        if !report.drift.is_empty() {
+            report.outcome = Outcome::Drifted;
+        }
+    } else if status.failed > 0 {
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!(
+            "{} stage(s) in a failed state: `migrate status` on this target shows which, `migrate resolve` records what they left",
+            status.failed
+        ));
+    }
+}
+
+/// `checkpoint create`, vetted: the name is free (or `replace`) and no
+/// stage is in a failed state.
+async fn plan_checkpoint(runner: &mut Runner, name: &str, replace: bool) -> Result<(), Error> {
+    crate::checkpoint::validate_name(name).map_err(Error::BadInput)?;
+    if !replace
+        && runner
+            .checkpoints(true)
+            .await?
+            .iter()
+            .any(|c| c.name == name)
+    {
+        return Err(Error::BadInput(format!(
+            "checkpoint `{name}` exists already on this target: pass --replace to move it to the current state"
+        )));
+    }
+    let history = runner.history().await?;
+    if let Some(row) = history.iter().find(|r| r.state == RowState::Failed) {
+        return Err(Error::Refused {
+            blockers: vec![Blocker {
+                kind: crate::plan::BlockerKind::FailedStage,
+                version: Some(row.version),
+                message: format!(
+                    "{} is in a failed state: resolve it before recording a checkpoint",
+                    row.label()
+                ),
+            }],
+        });
+    }
+    Ok(())
 }
 
 /// Fills in where the target is: its newest applied stage and the named

@@ -203,8 +203,9 @@ pub enum Command {
         from: Option<i64>,
         /// Where scratch databases go (a server you can spare); the drill refuses
         /// the --database-url server when its database holds a migrate history.
+        /// With --targets, one per backend of the fleet (SQLite drills in memory).
         #[arg(long, value_name = "URL")]
-        scratch_url: Option<String>,
+        scratch_url: Vec<String>,
     },
 
     /// Take over a database migrated by sqlx, diesel, golang-migrate or dbmate: record its history here, run no SQL.

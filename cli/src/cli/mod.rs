@@ -239,7 +239,18 @@ fn run(cli: Cli, settings: &Settings) -> CliResult {
             restored_only,
         }) => run::archive_purge(settings, older_than, restored_only, &mut out),
         Command::Drill { from, scratch_url } => {
-            run::drill(settings, from, scratch_url.as_deref(), &mut out)
+            if scratch_url.len() > 1 {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "--scratch-url is given {} times: one drill runs on one server (several, one per backend, are for --targets)",
+                    scratch_url.len()
+                )));
+            }
+            run::drill(
+                settings,
+                from,
+                scratch_url.first().map(String::as_str),
+                &mut out,
+            )
         }
         Command::Adopt {
             from,

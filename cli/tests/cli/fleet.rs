@@ -463,17 +463,37 @@ fn bad_targets_and_single_database_commands_are_usage_errors() {
     assert!(!work.path().join("a.db").exists());
 
     std::fs::write(&file, "a sqlite://a.db\n").unwrap();
-    let run = fleet(
-        work.path(),
-        &["--source", src, "--targets", targets, "drill"],
-    )
-    .code(2);
-    assert!(
-        run.stderr
-            .contains("--targets takes up, expand, contract, down and status"),
-        "{}",
-        run.all()
-    );
+    for cmd in [&["log"][..], &["checkpoint", "list"], &["redo"]] {
+        let args: Vec<&str> = ["--source", src, "--targets", targets]
+            .iter()
+            .chain(cmd)
+            .copied()
+            .collect();
+        let run = fleet(work.path(), &args).code(2);
+        assert!(
+            run.stderr.contains(
+                "--targets takes up, expand, contract, down, status, check, checkpoint create and drill"
+            ),
+            "{}",
+            run.all()
+        );
+    }
+    for (cmd, says) in [
+        (&["check", "--deny-warnings"][..], "lints nothing"),
+        (&["drill", "--from", "1"], "leave --from out"),
+        (
+            &["status", "--exit-code"],
+            "--exit-code is for one database",
+        ),
+    ] {
+        let args: Vec<&str> = ["--source", src, "--targets", targets]
+            .iter()
+            .chain(cmd)
+            .copied()
+            .collect();
+        let run = fleet(work.path(), &args).code(2);
+        assert!(run.stderr.contains(says), "{}", run.all());
+    }
     let run = fleet(work.path(), &["--source", src, "--canary", "2", "up"]).code(2);
     assert!(run.stderr.contains("--targets"), "{}", run.all());
     let missing = work.path().join("nope.txt");
@@ -510,4 +530,335 @@ fn bad_targets_and_single_database_commands_are_usage_errors() {
             )
             .is_empty()
     );
+}
+
+#[test]
+fn checkpoint_create_over_a_fleet_is_all_or_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let m = work.path().join("m");
+    first_migration(&m);
+    let mut targets = sqlite_targets(work.path(), 6);
+    let pg = TestDb::server(Kind::Postgres);
+    if let Some(db) = &pg {
+        targets.push_str(&format!("pg {}\n", db.url));
+    }
+    let file = work.path().join("targets.txt");
+    std::fs::write(&file, &targets).unwrap();
+    let src = m.to_str().unwrap();
+    let tf = file.to_str().unwrap();
+    fleet(work.path(), &["--source", src, "--targets", tf, "up"]).ok();
+    let made = json(
+        &fleet(
+            work.path(),
+            &[
+                "--source",
+                src,
+                "--targets",
+                tf,
+                "--format",
+                "json",
+                "checkpoint",
+                "create",
+                "r1",
+                "--note",
+                "before 2.5",
+            ],
+        )
+        .ok(),
+    );
+    for t in made["targets"].as_array().unwrap() {
+        assert_eq!(t["outcome"], "done", "{t}");
+        assert_eq!(t["checkpoints"], serde_json::json!(["r1"]), "{t}");
+    }
+    // A new target joins; the name exists on the others, so it is refused
+    // everywhere, the new target included.
+    let mut more = targets.clone();
+    more.push_str(&format!(
+        "t007 sqlite://{}\n",
+        work.path().join("t007.db").display()
+    ));
+    std::fs::write(&file, &more).unwrap();
+    fleet(
+        work.path(),
+        &[
+            "--source",
+            src,
+            "--targets",
+            tf,
+            "up",
+            "--to",
+            "0",
+            "--dry-run",
+        ],
+    )
+    .ok();
+    let run = fleet(
+        work.path(),
+        &[
+            "--source",
+            src,
+            "--targets",
+            tf,
+            "checkpoint",
+            "create",
+            "r1",
+        ],
+    )
+    .code(1);
+    assert!(run.stdout.contains("exists already"), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("cannot run their plan: nothing was changed"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        sqlite_at(
+            &work.path().join("t007.db"),
+            "SELECT name FROM sqlite_master WHERE name = '_migrate_checkpoints'"
+        )
+        .is_empty()
+            || sqlite_at(
+                &work.path().join("t007.db"),
+                "SELECT name FROM _migrate_checkpoints WHERE name = 'r1'"
+            )
+            .is_empty()
+    );
+    // --replace moves it on every target, the new one included.
+    fleet(work.path(), &["--source", src, "--targets", tf, "up"]).ok();
+    let moved = json(
+        &fleet(
+            work.path(),
+            &[
+                "--source",
+                src,
+                "--targets",
+                tf,
+                "--format",
+                "json",
+                "checkpoint",
+                "create",
+                "r1",
+                "--replace",
+            ],
+        )
+        .ok(),
+    );
+    assert_eq!(
+        moved["targets"].as_array().unwrap().len(),
+        more.lines().count()
+    );
+    for t in moved["targets"].as_array().unwrap() {
+        assert_eq!(t["outcome"], "done", "{t}");
+        assert_eq!(t["state"], "0001", "{t}");
+        assert_eq!(t["checkpoints"], serde_json::json!(["r1"]), "{t}");
+    }
+}
+
+#[test]
+fn check_over_a_fleet_names_the_targets_that_drifted() {
+    let work = tempfile::tempdir().unwrap();
+    let m = work.path().join("m");
+    first_migration(&m);
+    let file = work.path().join("targets.txt");
+    std::fs::write(&file, sqlite_targets(work.path(), 8)).unwrap();
+    let src = m.to_str().unwrap();
+    let tf = file.to_str().unwrap();
+    fleet(work.path(), &["--source", src, "--targets", tf, "up"]).ok();
+    let clean = fleet(work.path(), &["--source", src, "--targets", tf, "check"]).ok();
+    assert!(
+        clean.stdout.contains("read              8  at 0001"),
+        "{}",
+        clean.all()
+    );
+    // Two targets ran an up other than the file's; one holds a migration
+    // the files do not have.
+    for bad in ["t003", "t006"] {
+        TestDb::sqlite_file(&work.path().join(format!("{bad}.db")))
+            .execute("UPDATE _migrate_applied SET up_checksum = 'edited' WHERE version = 1");
+    }
+    later_migrations(&m);
+    fleet(
+        work.path(),
+        &["--source", src, "--targets", tf, "up", "--to", "2"],
+    )
+    .code(1);
+    let only_t008 = work.path().join("one.txt");
+    std::fs::write(
+        &only_t008,
+        format!("t008 sqlite://{}\n", work.path().join("t008.db").display()),
+    )
+    .unwrap();
+    fleet(
+        work.path(),
+        &[
+            "--source",
+            src,
+            "--targets",
+            only_t008.to_str().unwrap(),
+            "up",
+        ],
+    )
+    .ok();
+    std::fs::remove_file(m.join("0003_tags.up.sql")).unwrap();
+    std::fs::remove_file(m.join("0003_tags.down.sql")).unwrap();
+    let before = sqlite_at(
+        &work.path().join("t003.db"),
+        "SELECT up_checksum FROM _migrate_applied ORDER BY seq",
+    );
+    let run = fleet(work.path(), &["--source", src, "--targets", tf, "check"]).code(1);
+    assert!(
+        run.stderr
+            .contains("3 of 8 target(s) drifted from the migration files"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("t003, t006 (2 targets)")
+            && run
+                .stdout
+                .contains("0001_items (main): its up was edited after it was applied"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("t008")
+            && run
+                .stdout
+                .contains("3_tags: applied, but not in the source directory"),
+        "{}",
+        run.all()
+    );
+    let report = json(
+        &fleet(
+            work.path(),
+            &[
+                "--source",
+                src,
+                "--targets",
+                tf,
+                "--format",
+                "json",
+                "check",
+            ],
+        )
+        .code(1),
+    );
+    let drifted: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["outcome"] == "drifted")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(drifted, ["t003", "t006", "t008"]);
+    assert_eq!(report["exit_code"], 1);
+    // Read only: nothing was written.
+    assert_eq!(
+        before,
+        sqlite_at(
+            &work.path().join("t003.db"),
+            "SELECT up_checksum FROM _migrate_applied ORDER BY seq"
+        )
+    );
+}
+
+#[test]
+fn drill_over_a_fleet_drills_each_starting_point_once() {
+    let work = tempfile::tempdir().unwrap();
+    let m = work.path().join("m");
+    first_migration(&m);
+    let file = work.path().join("targets.txt");
+    let mut targets = sqlite_targets(work.path(), 6);
+    let pg = TestDb::server(Kind::Postgres);
+    if let Some(db) = &pg {
+        targets.push_str(&format!("pg {}\n", db.url));
+    }
+    std::fs::write(&file, &targets).unwrap();
+    let src = m.to_str().unwrap();
+    let tf = file.to_str().unwrap();
+    // t001..t003 at 0001; the rest (and pg) are empty databases: tenants
+    // created, not migrated yet.
+    for i in 4..=6 {
+        std::fs::write(work.path().join(format!("t{i:03}.db")), b"").unwrap();
+    }
+    let first = work.path().join("first.txt");
+    std::fs::write(&first, sqlite_targets(work.path(), 3)).unwrap();
+    fleet(
+        work.path(),
+        &["--source", src, "--targets", first.to_str().unwrap(), "up"],
+    )
+    .ok();
+    later_migrations(&m);
+    let scratch = std::env::var("MIGRATE_TEST_POSTGRES_URL").ok();
+    let mut args = vec![
+        "--source",
+        src,
+        "--targets",
+        tf,
+        "--format",
+        "json",
+        "drill",
+    ];
+    if let (Some(url), Some(_)) = (&scratch, &pg) {
+        args.extend(["--scratch-url", url.as_str()]);
+    }
+    let report = json(&fleet(work.path(), &args).ok());
+    let drills = report["drills"].as_array().unwrap();
+    let summary: Vec<(String, String, usize)> = drills
+        .iter()
+        .map(|d| {
+            (
+                d["backend"].as_str().unwrap().to_string(),
+                d["from"].as_str().unwrap().to_string(),
+                d["targets"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    let mut expected = vec![];
+    if pg.is_some() {
+        expected.push(("postgres".to_string(), "0001".to_string(), 1));
+    }
+    expected.push(("sqlite".to_string(), "0001".to_string(), 3));
+    expected.push(("sqlite".to_string(), "0002".to_string(), 3));
+    assert_eq!(summary, expected, "{report}");
+    for d in drills {
+        let stages = d["report"]["stages"].as_array().unwrap();
+        let from = d["from"].as_str().unwrap();
+        assert_eq!(stages.len(), if from == "0001" { 3 } else { 2 }, "{d}");
+        assert!(stages.iter().all(|s| s["verdict"] == "ok"), "{d}");
+    }
+    // The targets were only read.
+    assert!(
+        sqlite_at(
+            &work.path().join("t001.db"),
+            "SELECT CAST(version AS TEXT) FROM _migrate_applied"
+        ) == ["1"]
+    );
+    // A down that loses what its up made fails the drill, and the fleet.
+    write(
+        &m,
+        &[(
+            "0003_tags.down.sql",
+            "DROP TABLE tags;\nCREATE TABLE tags (id INTEGER PRIMARY KEY, extra INTEGER);\n",
+        )],
+    );
+    let run = fleet(work.path(), &["--source", src, "--targets", tf, "drill"]).code(1);
+    assert!(run.stdout.contains("sqlite from 0002"), "{}", run.all());
+    assert!(
+        run.stderr.contains("drill(s) failed or could not run"),
+        "{}",
+        run.all()
+    );
+    // PostgreSQL targets without a PostgreSQL scratch server: said, exit 1.
+    if pg.is_some() {
+        write(&m, &[("0003_tags.down.sql", V3_DOWN)]);
+        let run = fleet(work.path(), &["--source", src, "--targets", tf, "drill"]).code(1);
+        assert!(
+            run.stdout
+                .contains("no scratch server for 1 postgres target(s): give a postgres server you can spare with --scratch-url URL"),
+            "{}",
+            run.all()
+        );
+    }
 }
